@@ -1,0 +1,1 @@
+"""Thin click command-line front ends: ``imstats ...`` and ``agreement ...``."""

@@ -1,0 +1,11 @@
+"""``agreement`` command line: parses options and calls one library function."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="imstats-agreement")
+def main() -> None:
+    """Train K classifiers, log per-example correctness, correlate agreement with statistics."""

@@ -1,0 +1,125 @@
+"""Input checking and colour conversion shared by every statistic.
+
+One helper, :func:`check_image`, in the spirit of scikit-image's ``check_nD``: each
+message names the argument, states what was required, shows what was received and
+says how to fix it. ``ValueError`` for shape or value problems, ``TypeError`` for dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ITU-R BT.601 luma weights, as MATLAB's rgb2gray and the authors' code use them.
+LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float64)
+
+
+def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.ndarray:
+    """Validate one image and return it as a NumPy array (not copied when already valid).
+
+    Accepted: an ``H x W`` gray or ``H x W x 3`` RGB array of dtype ``uint8``, or of a
+    floating dtype with finite values in ``[0, 1]``. ``H x W x 1`` is squeezed to gray.
+
+    Raises
+    ------
+    TypeError
+        For a non-array, a bool array, or an integer dtype other than uint8.
+    ValueError
+        For a wrong number of dimensions or channels, an empty image, a side shorter
+        than ``min_side``, NaN/inf values, or float values outside ``[0, 1]``.
+    """
+    if not isinstance(image, np.ndarray):
+        try:
+            arr = np.asarray(image)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise TypeError(
+                f"{name} must be a NumPy array (H x W or H x W x 3); "
+                f"got {type(image).__name__}, which cannot be converted: {exc}"
+            ) from None
+    else:
+        arr = image
+    if arr.dtype == object:
+        raise TypeError(
+            f"{name} must be a numeric NumPy array (H x W or H x W x 3); "
+            f"got {type(image).__name__} of dtype object. Pass uint8 or float pixels."
+        )
+    if arr.dtype == np.bool_:
+        raise TypeError(
+            f"{name} has dtype bool; a statistic needs intensities. "
+            f"Convert with {name}.astype(np.uint8) * 255 (or .astype(float))."
+        )
+    if np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; integer images must be uint8 (0..255). "
+            f"Rescale to uint8, e.g. skimage.util.img_as_ubyte({name}), or pass floats in [0, 1]."
+        )
+    if not (arr.dtype == np.uint8 or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; expected uint8 or a float dtype with values in [0, 1]."
+        )
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must be 2-D (H x W gray) or 3-D (H x W x 3 RGB); got shape {arr.shape}. "
+            f"For a batch, call the function once per image."
+        )
+    if arr.ndim == 3 and arr.shape[2] != 3:
+        hint = "drop the alpha channel with [..., :3]" if arr.shape[2] == 4 else "convert to RGB"
+        raise ValueError(
+            f"{name} must have 3 channels (RGB) in its last axis; got shape {arr.shape}: {hint}."
+        )
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass an image with pixels.")
+    if min(arr.shape[:2]) < min_side:
+        raise ValueError(
+            f"{name} is {arr.shape[0]} x {arr.shape[1]} pixels, smaller than the required "
+            f"{min_side} x {min_side}; use a larger image (or a smaller window)."
+        )
+    if arr.dtype != np.uint8:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"{name} contains NaN or infinite values; replace them "
+                f"(e.g. np.nan_to_num) before computing statistics."
+            )
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"float {name} must have values in [0, 1]; got range [{lo:g}, {hi:g}]. "
+                f"Divide 0..255 data by 255, or pass it as uint8."
+            )
+    return arr
+
+
+def to_255(image: np.ndarray) -> np.ndarray:
+    """A checked image as float64 on the 0..255 scale (same shape)."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float64)
+    return image.astype(np.float64) * 255.0
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """Luminance ``Y = 0.2989 R + 0.5870 G + 0.1140 B`` on 0..255, float64, not rounded.
+
+    A gray image is its own luminance. ``image`` must already have passed
+    :func:`check_image`.
+    """
+    x = to_255(image)
+    if x.ndim == 2:
+        return x
+    return x @ LUMA_WEIGHTS
+
+
+def luminance_u8(image: np.ndarray) -> np.ndarray:
+    """Luminance rounded to uint8 (the scikit-image ``rank`` filters' input convention)."""
+    return np.clip(np.rint(luminance(image)), 0, 255).astype(np.uint8)
+
+
+def to_rgb_u8(image: np.ndarray) -> np.ndarray:
+    """A checked image as ``H x W x 3`` uint8 (gray replicated, floats scaled and rounded)."""
+    if image.dtype == np.uint8:
+        u8 = image
+    else:
+        u8 = np.clip(np.rint(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if u8.ndim == 2:
+        u8 = np.repeat(u8[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(u8)

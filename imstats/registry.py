@@ -1,0 +1,89 @@
+"""The statistic registry: a plain dict filled by a decorator.
+
+Each entry declares its Arrow fields up front, so a dataset run knows its output schema
+before the first image is read. Registering a name twice is an error, never a silent
+overwrite. Statistic modules register themselves when :mod:`imstats.stats` is imported.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One registered statistic.
+
+    Attributes
+    ----------
+    name : str
+        Registry key and output column name.
+    func : callable
+        ``func(image, **params) -> value``; ``image`` is one checked image.
+    fields : tuple of pyarrow.Field
+        The output columns this statistic writes (usually one, named ``name``).
+    defaults : dict
+        Keyword parameters and their defaults, read from ``func``'s signature.
+    resize_applies : bool
+        Whether a dataset-level ``--resize`` applies to this statistic (METHOD.md:
+        ImageNet resizes for entropy and DCT only).
+    """
+
+    name: str
+    func: Callable[..., Any]
+    fields: tuple[pa.Field, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    resize_applies: bool = False
+
+
+_REGISTRY: dict[str, Statistic] = {}
+
+
+def register(
+    name: str, fields: list[pa.Field] | None = None, *, resize_applies: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``func`` as statistic ``name``; raises on a duplicate name."""
+
+    def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(
+                f"statistic {name!r} is already registered (by {_REGISTRY[name].func.__module__}); "
+                f"choose another name."
+            )
+        sig = inspect.signature(func)
+        defaults = {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+        }
+        flds = tuple(fields) if fields is not None else (pa.field(name, pa.float64()),)
+        _REGISTRY[name] = Statistic(name, func, flds, defaults, resize_applies)
+        return func
+
+    return deco
+
+
+def _load() -> None:
+    import imstats.stats  # noqa: F401  (registers every statistic module)
+
+
+def get(name: str) -> Statistic:
+    """The registered statistic ``name``; ``KeyError`` listing the known names otherwise."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown statistic {name!r}; known statistics: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def available() -> list[str]:
+    """Names of all registered statistics, in registration order."""
+    _load()
+    return list(_REGISTRY)

@@ -1,0 +1,3 @@
+"""One module per statistic; importing this package registers all of them."""
+
+# Each import registers its statistic in imstats.registry (order = output column order).
