@@ -1,0 +1,27 @@
+"""Dataset readers. Importing this package registers every reader module.
+
+``get_reader(name, root=None, **options)`` builds one; see :mod:`imstats.dataset.base`.
+"""
+
+from imstats.dataset import mnist  # noqa: F401
+from imstats.dataset.base import (
+    DatasetNotFoundError,
+    ExampleRef,
+    ImageReadError,
+    Reader,
+    available_readers,
+    get_reader,
+    reader_from_spec,
+    register_reader,
+)
+
+__all__ = [
+    "DatasetNotFoundError",
+    "ExampleRef",
+    "ImageReadError",
+    "Reader",
+    "available_readers",
+    "get_reader",
+    "reader_from_spec",
+    "register_reader",
+]

@@ -1,0 +1,201 @@
+"""The reader interface shared by every dataset, and the reader registry.
+
+A reader lists a dataset's examples as :class:`ExampleRef` records (stable id, split,
+label, dataset-specific columns) in a stable order, and loads one example's image as a
+uint8 array. References are small and picklable, so the dataset engine can ship shards of
+them to worker processes, which rebuild the reader from its :meth:`Reader.spec`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset root could not be found; the message lists every place looked."""
+
+
+class ImageReadError(ValueError):
+    """One example could not be read or decoded; the engine turns it into an error row."""
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    """One example of a dataset, without its pixels.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier: a path relative to the dataset root, or
+        ``<dataset>/<split>/<index>`` for array datasets. Tables join on it.
+    split : str
+        ``"train"``, ``"test"``, ``"val"``, ...
+    label : int, tuple of int, or None
+        Class index (single-label), sorted tuple of class indices (multi-label), or None.
+    extra : dict
+        Dataset-specific columns, matching the reader's ``extra_fields``.
+    source : object
+        Reader-private locator (a path, an array index); opaque to callers.
+    """
+
+    id: str
+    split: str
+    label: int | tuple[int, ...] | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: Any = None
+
+
+class Reader(ABC):
+    """Base class of dataset readers.
+
+    Subclasses set ``name``, ``splits``, optionally ``extra_fields``, ``multilabel`` and
+    ``default_roots``, and implement :meth:`examples`, :meth:`load` and :meth:`classes`.
+    """
+
+    name: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
+    multilabel: ClassVar[bool] = False
+    needs_root: ClassVar[bool] = True
+    # usual install locations, tried after --root and $IMSTATS_DATA/<name>
+    default_roots: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        self.options = dict(options)
+        self.root: Path | None = resolve_root(self, root) if self.needs_root else None
+
+    # -- to implement ---------------------------------------------------------------
+    @abstractmethod
+    def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        """Yield the examples of ``split`` (all splits when None) in a stable order."""
+
+    @abstractmethod
+    def load(self, ref: ExampleRef) -> np.ndarray:
+        """The image of ``ref`` as H x W or H x W x 3 uint8; ImageReadError when unreadable."""
+
+    @abstractmethod
+    def classes(self) -> list[str]:
+        """Class names; a label is an index into this list."""
+
+    # -- shared ---------------------------------------------------------------------
+    def check_split(self, split: str | None) -> tuple[str, ...]:
+        """The splits to iterate for ``split``; ValueError naming the valid ones otherwise."""
+        if split is None:
+            return self.splits
+        if split not in self.splits:
+            raise ValueError(
+                f"split {split!r} is not a split of dataset {self.name!r}; "
+                f"choose one of: {', '.join(self.splits)}"
+            )
+        return (split,)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this reader in another process (JSON-serialisable)."""
+        return {
+            "dataset": self.name,
+            "root": None if self.root is None else str(self.root),
+            "options": {k: _jsonable(v) for k, v in self.options.items()},
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata recorded in output tables."""
+        return {
+            **self.spec(),
+            "reader": f"{type(self).__module__}.{type(self).__qualname__}",
+            "multilabel": self.multilabel,
+            "classes": self.classes(),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def resolve_root(reader: Reader, root: str | os.PathLike[str] | None) -> Path:
+    """Find the dataset root: ``root``, else ``$IMSTATS_DATA/<name>``, else the usual places.
+
+    Raises :class:`DatasetNotFoundError` listing every place looked at.
+    """
+    looked: list[str] = []
+    if root is not None:
+        p = Path(root).expanduser()
+        if p.exists():
+            return p
+        raise DatasetNotFoundError(
+            f"dataset root {str(p)!r} for {reader.name!r} does not exist; "
+            f"pass --root pointing at the folder that holds the {reader.name} files."
+        )
+    candidates: list[Path] = []
+    env = os.environ.get("IMSTATS_DATA")
+    if env:
+        candidates.append(Path(env).expanduser() / reader.name)
+    else:
+        looked.append("$IMSTATS_DATA/<dataset> ($IMSTATS_DATA is not set)")
+    candidates += [Path(d).expanduser() for d in reader.default_roots]
+    for c in candidates:
+        if c.exists():
+            return c
+        looked.append(str(c))
+    raise DatasetNotFoundError(
+        f"no root found for dataset {reader.name!r}; looked in: {'; '.join(looked)}. "
+        f"Pass --root DIR, or set IMSTATS_DATA so that $IMSTATS_DATA/{reader.name} exists."
+    )
+
+
+_READERS: dict[str, type[Reader]] = {}
+
+
+def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
+    """Class decorator registering a reader under ``name``; raises on a duplicate."""
+
+    def deco(cls: type[Reader]) -> type[Reader]:
+        if name in _READERS:
+            raise ValueError(f"dataset reader {name!r} is already registered")
+        cls.name = name
+        _READERS[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    import imstats.dataset  # noqa: F401  (imports every reader module)
+
+
+def get_reader(name: str, root: str | os.PathLike[str] | None = None, **options: Any) -> Reader:
+    """Instantiate the reader for dataset ``name``.
+
+    Raises ``KeyError`` naming the known datasets for an unknown name, and
+    :class:`DatasetNotFoundError` when the root cannot be found.
+    """
+    _load_all()
+    try:
+        cls = _READERS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(_READERS))}"
+        ) from None
+    return cls(root, **options)
+
+
+def reader_from_spec(spec: dict[str, Any]) -> Reader:
+    """Rebuild a reader from :meth:`Reader.spec` (used by worker processes)."""
+    return get_reader(spec["dataset"], spec["root"], **spec.get("options", {}))
+
+
+def available_readers() -> list[str]:
+    """Names of all registered dataset readers."""
+    _load_all()
+    return sorted(_READERS)
