@@ -55,7 +55,8 @@ class SplitLog:
         self.correct = np.asarray(self.correct, dtype=bool)
         if self.correct.ndim != 3:
             raise ValueError(
-                f"correct must have shape (K models, E epochs, N examples); got {self.correct.shape}"
+                "correct must have shape (K models, E epochs, N examples); "
+                f"got {self.correct.shape}"
             )
         k, e, n = self.correct.shape
         self.ids = np.asarray(self.ids).astype(str)
