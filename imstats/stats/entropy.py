@@ -29,7 +29,8 @@ import pyarrow as pa
 from numba import prange
 
 from imstats._config import NUMBA_CACHE
-from imstats._validation import check_image, luminance, luminance_u8
+from imstats._fastluma import fast_luminance
+from imstats._validation import check_image, luminance_u8
 from imstats.registry import register
 
 _CONVENTIONS = ("paper", "skimage")
@@ -250,8 +251,8 @@ def _entropy_map(
         wh, ww = h, w
     else:
         wh, ww = window, window
-    y = luminance(img) + 0.0  # + 0.0 turns -0.0 into 0.0 (equal values, one code)
-    codes, k = _float_codes(np.ascontiguousarray(y).ravel())
+    y = fast_luminance(img)  # == luminance(img), with -0.0 turned into 0.0 (one code)
+    codes, k = _float_codes(y.ravel())
     fp_d, en_d, lv_d = _footprint_offsets(np.ones((wh, ww), bool), w)
     return _sliding_entropy(codes, w, k, fp_d, en_d, lv_d, h - wh + 1, w - ww + 1)
 

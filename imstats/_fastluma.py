@@ -1,0 +1,51 @@
+"""Numba luminance, bit-for-bit equal to :func:`imstats._validation.luminance`.
+
+The statistics call this instead of the NumPy version to skip the float64 copy of the RGB
+image: one pass from uint8 (or float) pixels to ``Y``. The operations and their order are
+those of ``luminance`` (``((R w0 + G w1) + B w2)`` on 0..255 values, no fused
+multiply-add), so the results are identical, not merely close; tests check this.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from imstats._config import NUMBA_CACHE
+from imstats._validation import LUMA_WEIGHTS
+
+_W0, _W1, _W2 = (float(w) for w in LUMA_WEIGHTS)
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _luma_rgb(img, to255, divisor):
+    """Y / divisor (+ 0.0, so no -0.0) for an (H, W, 3) uint8 or float image; float64 (H, W).
+
+    to255 multiplies float pixels by 255 first (1.0 for uint8), as ``to_255`` does.
+    """
+    h, w, _ = img.shape
+    out = np.empty((h, w))
+    for i in range(h):
+        for j in range(w):
+            r = np.float64(img[i, j, 0]) * to255
+            g = np.float64(img[i, j, 1]) * to255
+            b = np.float64(img[i, j, 2]) * to255
+            out[i, j] = ((r * _W0 + g * _W1) + b * _W2) / divisor + 0.0
+    return out
+
+
+def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:
+    """``luminance(image) / divisor`` as a fresh float64 (H, W) array; ``image`` checked.
+
+    ``+ 0.0`` is folded in: -0.0 never appears in the result.
+    """
+    if image.ndim == 2:
+        y = image.astype(np.float64)
+        if image.dtype != np.uint8:
+            y *= 255.0
+        if divisor != 1.0:
+            y /= divisor
+        y += 0.0
+        return y
+    to255 = 1.0 if image.dtype == np.uint8 else 255.0
+    return _luma_rgb(np.ascontiguousarray(image), to255, float(divisor))
