@@ -16,7 +16,8 @@ each output row (add the entering footprint pixels, remove the leaving ones) and
 ``S = sum_v c_v log2 c_v`` is updated incrementally, so a window costs O(footprint
 perimeter) instead of O(footprint area log area). ``S`` is kept in 64-bit fixed point built
 from a table of rounded ``c log2 c`` values: integer additions are exact, so ``S`` never
-drifts however long the row, and ``entropy = log2(n) - S / n`` for ``n`` pixels in the window.
+drifts however long the row, and ``entropy = (n log2 n - S) / n`` for ``n`` pixels in the
+window (an exact integer difference, so a single-valued window gives exactly 0).
 """
 
 from __future__ import annotations
@@ -93,10 +94,10 @@ def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
     inc = np.empty(n_max + 1, np.int64)  # inc[c] = tab[c + 1] - tab[c]
     for c in range(n_max + 1):
         inc[c] = tab[c + 1] - tab[c]
-    log2n = np.zeros(n_max + 1)
+    # entropy = log2 n - S / n = (n log2 n - S) / n: an exact integer difference (0 for a
+    # single value), then one rounding.
     inv = np.zeros(n_max + 1)  # 0 for an empty neighbourhood: entropy 0
     for c in range(1, n_max + 1):
-        log2n[c] = math.log2(c)
         inv[c] = 1.0 / (c * scale)
 
     out = np.empty((out_h, out_w))
@@ -115,7 +116,7 @@ def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
                 s += inc[hist[v]]
                 hist[v] += 1
             pad = hist[n_codes]
-            out[r, 0] = log2n[n_max - pad] - (s - tab[pad]) * inv[n_max - pad]
+            out[r, 0] = (tab[n_max - pad] - (s - tab[pad])) * inv[n_max - pad]
             for c in range(1, out_w):
                 b0 = base + np.uint64(c)
                 for t in range(n_pairs):
@@ -127,7 +128,7 @@ def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
                         hist[b] -= 1
                         s -= inc[hist[b]]
                 pad = hist[n_codes]
-                out[r, c] = log2n[n_max - pad] - (s - tab[pad]) * inv[n_max - pad]
+                out[r, c] = (tab[n_max - pad] - (s - tab[pad])) * inv[n_max - pad]
             # Empty the histogram again (cheaper than zeroing n_codes bins per row).
             b0 = base + np.uint64(out_w - 1)
             for t in range(n_max):
