@@ -19,19 +19,23 @@ _W0, _W1, _W2 = (float(w) for w in LUMA_WEIGHTS)
 
 @numba.njit(cache=NUMBA_CACHE)
 def _luma_rgb(img, to255, divisor):
-    """Y / divisor (+ 0.0, so no -0.0) for an (H, W, 3) uint8 or float image; float64 (H, W).
+    """Y / divisor (+ 0.0, so no -0.0) for a C-contiguous (H, W, 3) uint8 or float image.
 
-    to255 multiplies float pixels by 255 first (1.0 for uint8), as ``to_255`` does.
+    to255 multiplies float pixels by 255 first (1.0 for uint8), as ``to_255`` does; float64 (H, W).
     """
     h, w, _ = img.shape
-    out = np.empty((h, w))
-    for i in range(h):
-        for j in range(w):
-            r = np.float64(img[i, j, 0]) * to255
-            g = np.float64(img[i, j, 1]) * to255
-            b = np.float64(img[i, j, 2]) * to255
-            out[i, j] = ((r * _W0 + g * _W1) + b * _W2) / divisor + 0.0
-    return out
+    n = h * w
+    flat = img.reshape(n * 3)
+    out = np.empty(n)
+    for k in range(n):
+        r = np.float64(flat[3 * k]) * to255
+        g = np.float64(flat[3 * k + 1]) * to255
+        b = np.float64(flat[3 * k + 2]) * to255
+        out[k] = ((r * _W0 + g * _W1) + b * _W2) + 0.0
+    if divisor != 1.0:
+        for k in range(n):  # a separate loop vectorises
+            out[k] = out[k] / divisor
+    return out.reshape(h, w)
 
 
 def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:

@@ -90,19 +90,26 @@ def test_threshold_search_on_arbitrary_coefficients(coef, threshold):
     if not coef.any():
         assert _relevant_count(coef, threshold) == -1
         return
-    assert _relevant_count(coef, threshold) == cstar_exact(coef, threshold)
+    expected = cstar_exact(coef, threshold)
+    assert _relevant_count(coef, threshold) == expected
+    for levels in ((52, 8), (50, 12), (52, 1)):  # both presets, and 1-bit refinement steps
+        k, certified, _ = _select_threshold(coef, threshold * threshold, *levels)
+        if certified:
+            assert k == expected
 
 
 def test_exact_tie_at_the_target_takes_the_exact_path():
     # 16 equal coefficients, threshold 0.75: the target 0.5625 * 16 = 9 is hit exactly at k = 9,
     # inside the rounding bound, so the float decision is not certified and is redone exactly.
     coef = np.ones(16)
-    k, certified, total = _select_threshold(coef, 0.75 * 0.75)
+    k, certified, total = _select_threshold(coef, 0.75 * 0.75, 52, 8)
     assert (k, certified, total) == (9, False, 16.0)
     assert _relevant_count(coef, 0.75) == 9 == cstar_exact(coef, 0.75)
     # Large bucket of ties that needs every refinement level.
     coef = np.concatenate([np.full(5000, 0.1), [10.0]])
     assert _relevant_count(coef, 0.9999) == cstar_exact(coef, 0.9999)
+    coef = np.concatenate([np.full(40000, 0.1), [10.0], np.linspace(0, 0.2, 999)])  # large path
+    assert _relevant_count(coef, 0.99) == cstar_exact(coef, 0.99)
 
 
 def test_constant_image_needs_one_coefficient():
@@ -195,7 +202,7 @@ def test_registered():
 
 def test_underflowing_squares_are_counted_exactly():
     coef = np.array([4.9e-198, 0.0, 1e-170])
-    assert _select_threshold(coef, 1.0)[1] is False
+    assert _select_threshold(coef, 1.0, 52, 8)[1] is False
     assert _relevant_count(coef, 1.0) == 2 == cstar_exact(coef, 1.0)
     assert _relevant_count(np.array([1.0, 1e-200]), 1.0) == 2
     assert _relevant_count(np.array([1.0, 1e-200]), 0.9) == 1

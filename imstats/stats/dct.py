@@ -33,8 +33,12 @@ from imstats._validation import check_image
 from imstats.registry import register
 
 _U = 2.0**-53  # unit roundoff of float64
-_SH1 = 50  # level-1 buckets: bits 62..50 of the square = exponent + 2 mantissa bits
-_SUB = 12  # later levels refine by 12 mantissa bits at a time
+# Level-1 buckets: bits 62..sh1 of the square (its exponent, plus 2 mantissa bits for large
+# arrays); later levels refine the crossing bucket by `sub` more bits. Small arrays use fewer
+# buckets, since zeroing and scanning the bucket arrays is then the main cost.
+_LEVELS_LARGE = (50, 12)
+_LEVELS_SMALL = (52, 8)
+_LARGE = 1 << 15
 
 
 # --------------------------------------------------------------------------- kernels
@@ -50,23 +54,23 @@ def _two_sum(a, b):
 
 
 @numba.njit(cache=NUMBA_CACHE)
-def _select_threshold(coef, thr2):
+def _select_threshold(coef, thr2, sh1, sub):
     """Smallest count k of largest squares of coef (float64 (N,)) with sum >= thr2 * total.
 
     Returns (k, certified, total): k = -1 when total == 0; certified False when the float
     decision lies within the rounding-error bound or a square underflows (decide exactly).
     """
     n = coef.size
-    nb = 1 << (63 - _SH1)
+    nb = 1 << (63 - sh1)
     cnt = np.zeros(nb, np.int64)
     sm = np.zeros(nb)
     tiny = 0
     for i in range(n):
         s = coef[i] * coef[i]
-        b = np.int64(np.float64(s).view(np.uint64) >> np.uint64(_SH1))
+        b = np.int64(np.float64(s).view(np.uint64) >> np.uint64(sh1))
         cnt[b] += 1
         sm[b] += s
-        if b < 4 and coef[i] != 0.0:  # square underflowed (zero or subnormal): not exact
+        if b < (1 << (52 - sh1)) and coef[i] != 0.0:  # square is 0 or subnormal: inexact
             tiny += 1
     # Total in double-double (ascending), and the rounding-error weight sum_b n_b S_b.
     hi = 0.0
@@ -107,13 +111,13 @@ def _select_threshold(coef, thr2):
     j = 0
     for i in range(n):
         s = coef[i] * coef[i]
-        if np.int64(np.float64(s).view(np.uint64) >> np.uint64(_SH1)) == b_cross:
+        if np.int64(np.float64(s).view(np.uint64) >> np.uint64(sh1)) == b_cross:
             buf[j] = s
             j += 1
-    shift = _SH1
-    sub_n = 1 << _SUB
+    shift = sh1
+    sub_n = 1 << sub
     while buf.size > 64 and shift > 0:
-        shift = max(shift - _SUB, 0)
+        shift = max(shift - sub, 0)
         mask = np.uint64(sub_n - 1)
         scnt = np.zeros(sub_n, np.int64)
         ssm = np.zeros(sub_n)
@@ -190,7 +194,8 @@ def _select_threshold_exact(coef: np.ndarray, threshold: float) -> int:
 def _relevant_count(coef: np.ndarray, threshold: float) -> int:
     """c* for a coefficient array; -1 when every coefficient is zero."""
     flat = np.ascontiguousarray(coef, dtype=np.float64).ravel()
-    k, certified, _ = _select_threshold(flat, float(threshold) * float(threshold))
+    sh1, sub = _LEVELS_LARGE if flat.size >= _LARGE else _LEVELS_SMALL
+    k, certified, _ = _select_threshold(flat, float(threshold) * float(threshold), sh1, sub)
     if k < 0:
         return -1
     if not certified:
