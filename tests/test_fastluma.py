@@ -1,7 +1,7 @@
 import numpy as np
 
-from imstats._fastluma import fast_luminance
-from imstats._validation import luminance
+from imstats._fastluma import fast_luminance, padded_luminance_u8
+from imstats._validation import luminance, luminance_u8
 from tests.images import sample_images
 
 
@@ -11,6 +11,7 @@ def test_bit_equal_to_luminance_on_every_rgb_triple():
     rgb = rgb.reshape(-1, 1, 3)
     np.testing.assert_array_equal(fast_luminance(rgb), luminance(rgb))
     np.testing.assert_array_equal(fast_luminance(rgb, 255.0), luminance(rgb) / 255.0)
+    np.testing.assert_array_equal(padded_luminance_u8(rgb, (0, 0, 0, 0), 256), luminance_u8(rgb))
 
 
 def test_bit_equal_on_float_and_gray_images():
@@ -29,3 +30,15 @@ def test_no_negative_zero():
     img = np.full((3, 3, 3), -0.0)
     assert not np.signbit(fast_luminance(img)).any()
     assert not np.signbit(fast_luminance(img[..., 0])).any()
+
+
+def test_padded_luminance_u8():
+    rng = np.random.default_rng(1)
+    for img in (
+        rng.integers(0, 256, (7, 9, 3)).astype(np.uint8),
+        rng.integers(0, 256, (7, 9)).astype(np.uint8),
+        rng.random((7, 9, 3)),
+        rng.random((7, 9)).astype(np.float32),
+    ):
+        want = np.pad(luminance_u8(img).astype(np.int32), ((1, 2), (3, 0)), constant_values=256)
+        np.testing.assert_array_equal(padded_luminance_u8(img, (1, 2, 3, 0), 256), want)

@@ -30,8 +30,8 @@ import pyarrow as pa
 from numba import prange
 
 from imstats._config import NUMBA_CACHE
-from imstats._fastluma import fast_luminance
-from imstats._validation import check_image, luminance_u8
+from imstats._fastluma import fast_luminance, padded_luminance_u8
+from imstats._validation import check_image
 from imstats.registry import register
 
 _CONVENTIONS = ("paper", "skimage")
@@ -227,13 +227,11 @@ def _entropy_map(
     img = check_image(image)
     if convention == "skimage":
         fp = _resolve_footprint(footprint, window, radius)
-        gray = luminance_u8(img)
-        h, w = gray.shape
+        h, w = img.shape[:2]
         fh, fw = fp.shape
         cy, cx = fh // 2, fw // 2
-        # Pad with code 256 (outside the image), which the kernel leaves out.
-        padded = np.full((h + fh - 1, w + fw - 1), 256, np.int32)
-        padded[cy : cy + h, cx : cx + w] = gray
+        # luminance_u8 padded with code 256 (outside the image), which the kernel leaves out.
+        padded = padded_luminance_u8(img, (cy, fh - 1 - cy, cx, fw - 1 - cx), 256)
         fp_d, en_d, lv_d = _footprint_offsets(fp, w + fw - 1)
         return _sliding_entropy(padded.ravel(), w + fw - 1, 256, fp_d, en_d, lv_d, h, w)
     if footprint is not None or radius is not None:
