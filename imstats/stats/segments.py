@@ -387,7 +387,7 @@ def segment_count(
     >>> segment_count(np.zeros((32, 32, 3), np.uint8))
     1
     >>> img = np.zeros((32, 32), np.uint8); img[:, 16:] = 255
-    >>> segment_count(img)
+    >>> segment_count(img, sigma=0)
     2
     """
     _, count, _, _ = _forest(image, scale, sigma, min_size, border)
@@ -437,7 +437,7 @@ def segment(
     >>> import numpy as np
     >>> from imstats import segment
     >>> img = np.zeros((4, 40), np.uint8); img[:, 20:] = 255
-    >>> segment(img)[:, [0, 19, 20, 39]]
+    >>> segment(img, sigma=0)[:, [0, 19, 20, 39]]
     array([[0, 0, 1, 1],
            [0, 0, 1, 1],
            [0, 0, 1, 1],
