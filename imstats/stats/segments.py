@@ -329,7 +329,8 @@ def _forest(
     sorted_costs = np.empty_like(costs)
     _sorted_edges_kernel(costs, order, height, width, sorted_costs)
     del costs
-    parent = np.empty(n_pix, dtype=np.int32)
+    # int32 forest (4 bytes a pixel) unless the image has 2**31 pixels or more
+    parent = np.empty(n_pix, dtype=np.int32 if n_pix < 2**31 else np.int64)
     thr = np.empty(n_pix, dtype=np.float32)
     count = _merge_kernel(
         sorted_costs, order, width, float(scale) / 255.0, int(min_size), parent, thr
