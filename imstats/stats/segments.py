@@ -22,9 +22,17 @@ the label maps are identical (same partition, same label numbers), not merely cl
 6. Labels numbered in raster order of each component's first pixel (scikit-image's
    ``np.unique`` of minimum-index roots gives the same numbers).
 
-Our union-find (path halving, union by size) never stores edge endpoint arrays: an edge
-is decoded from its position in the weight array, so the working memory is the weights,
-the sort permutation and three per-pixel arrays.
+Our union-find (path splitting, union by size, a root stores minus its size) never stores
+edge endpoint arrays: after the sort each edge index is decoded once into a code
+``4 * first_pixel + direction``, written over the permutation. Working memory: the float64
+weights and their sorted copy, the permutation, a 4-byte parent and a float32 threshold per
+pixel (about 0.3 times scikit-image's peak).
+
+Ties: scikit-image sorts with ``np.argsort`` (introsort, or the AVX-512 sort on CPUs that
+have it), whose order among equal weights is not stable. We call the same function on
+bit-identical weights, so the tie order, and with it the result, is the same on any CPU.
+Equal weights of 0 are harmless in any order; equal non-zero weights (common in flat or
+repetitive uint8 images) can change the count when reordered.
 """
 
 from __future__ import annotations
@@ -155,25 +163,31 @@ def _sorted_edges_kernel(costs, order, height, width, sorted_costs):
     """Gather ``costs`` (E,) along ``order`` (E,) int64 into ``sorted_costs`` (E,), and
     overwrite ``order`` with edge codes ``4 p + d`` (p first pixel, d direction 0..3)."""
     n_e = costs.shape[0]
+    for k in range(n_e):  # a pure gather loop: faster than fused with the decode below
+        sorted_costs[k] = costs[order[k]]
     b1 = height * (width - 1)
     b2 = b1 + (height - 1) * width
     b3 = b2 + (height - 1) * (width - 1)
     bases = np.array([0, b1, b2, b3], dtype=np.int64)
     wm1 = max(width - 1, 1)
+    small = n_e < 2**32  # 32-bit unsigned division is the fast path
+    wm1_u32 = np.uint32(wm1)
     for k in range(n_e):
         e = order[k]
-        sorted_costs[k] = costs[e]
         # branch-free decode: directions 0, 2, 3 are (H or H-1) x (W-1) blocks, 1 is (H-1) x W
         d = (e >= b1) + (e >= b2) + (e >= b3)
         f = e - bases[d]
-        p = f + (d != 1) * (f // wm1) + (d == 3)
-        order[k] = 4 * p + d
+        if small:
+            row = np.int64(np.uint32(f) // wm1_u32)
+        else:
+            row = f // wm1
+        order[k] = 4 * (f + (d != 1) * row + (d == 3)) + d
 
 
 @numba.njit(cache=NUMBA_CACHE)
 def _find(parent, x):
-    """Root of ``x`` in the forest ``parent`` (N,) int32 (a root holds -size), halving the
-    path on the way. Returns the root index."""
+    """Root of ``x`` in the forest ``parent`` (N,) int32 (a root holds -size), splitting the
+    path on the way (each node on it then points to its grandparent). Returns the root."""
     while True:
         p = parent[x]
         if p < 0:
@@ -182,7 +196,7 @@ def _find(parent, x):
         if g < 0:
             return p
         parent[x] = g
-        x = g
+        x = p
 
 
 @numba.njit(cache=NUMBA_CACHE)
@@ -351,7 +365,8 @@ def segment_count(
 
     Equal to ``len(np.unique(skimage.segmentation.felzenszwalb(image, scale=scale,
     sigma=sigma, min_size=min_size)))`` (same algorithm, same floating-point steps,
-    same sort), computed about 5 times faster and with a fraction of the memory.
+    same sort), about 4 times faster (500 x 375 RGB, one core) with under half the
+    peak memory.
 
     Parameters
     ----------
