@@ -66,6 +66,20 @@ def test_random_crops_corpus():
     assert worst == 0.0
 
 
+def test_blocky_images_where_tie_order_matters():
+    """Flat blocks of 4 gray levels: many equal non-zero weights. With a stable sort in
+    place of NumPy's default argsort, 4 of these 300 label maps differ from scikit-image's
+    (and about 1 % of such images change their count); with the default they all match."""
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        vals = rng.choice([0, 60, 128, 255], size=(rng.integers(2, 9), rng.integers(2, 9)))
+        img = np.kron(vals, np.ones((rng.integers(3, 8),) * 2)).astype(np.uint8)
+        min_size = int(rng.integers(0, 40))
+        np.testing.assert_array_equal(
+            segment(img, min_size=min_size), skimage_labels(img, min_size=min_size)
+        )
+
+
 @pytest.mark.parametrize("border", ["reflect", "clamp"])
 @pytest.mark.parametrize("name", ["astronaut", "camera", "checkerboard", "logo", "page"])
 def test_equals_plain_reference_both_borders(name, border):
