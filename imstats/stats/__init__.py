@@ -4,5 +4,6 @@
 # METHOD.md's order: entropy, segments, edges, dct), so the import order is kept as written.
 # isort: off
 from imstats.stats import entropy as _entropy  # noqa: F401
+from imstats.stats import segments as _segments  # noqa: F401
 from imstats.stats import dct as _dct  # noqa: F401
 # isort: on
