@@ -240,6 +240,10 @@ def _read_stats(stats: pa.Table | str | os.PathLike) -> pa.Table:
         raise TypeError(
             f"stats_table must be a pyarrow.Table or a Parquet path; got {type(stats).__name__}"
         )
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(f"stats_table repeats column names {dup}; rename or drop them")
     if "id" not in table.column_names:
         raise ValueError(
             f"stats_table must have an 'id' column to join on; it has {table.column_names}"
