@@ -162,12 +162,59 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _rowwise_pearson(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    xc = xs - xs.mean(axis=1, keepdims=True)
-    yc = ys - ys.mean(axis=1, keepdims=True)
-    num = np.einsum("ij,ij->i", xc, yc)
-    den = np.sqrt(np.einsum("ij,ij->i", xc, xc) * np.einsum("ij,ij->i", yc, yc))
+    """Pearson correlation of each row pair: (B, m), (B, m) -> (B,). Inputs roughly centred."""
+    m = xs.shape[1]
+    sx = xs.sum(axis=1)
+    sy = ys.sum(axis=1)
+    cxy = np.einsum("ij,ij->i", xs, ys) - sx * sy / m
+    cxx = np.einsum("ij,ij->i", xs, xs) - sx * sx / m
+    cyy = np.einsum("ij,ij->i", ys, ys) - sy * sy / m
     with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
+        return cxy / np.sqrt(cxx * cyy)
+
+
+def _bootstrap_many(
+    rxs: list[np.ndarray],
+    ry: np.ndarray,
+    *,
+    n_boot: int,
+    confidence: float,
+    max_n: int,
+    seed: int | np.random.SeedSequence,
+) -> list[tuple[float, float, float]]:
+    """rho and interval of several rank vectors against one, sharing the resampled indices.
+
+    rxs: list of (n,) ranks; ry: (n,) ranks of the same n pairs.
+    """
+    n = len(ry)
+    rhos = [_pearson(rx, ry) for rx in rxs]
+    if n_boot <= 0 or n < 3:
+        return [(r, float("nan"), float("nan")) for r in rhos]
+    # centre once: the replicate sums then stay small and exact enough in float64
+    ryc = ry - ry.mean()
+    rxc = [rx - rx.mean() for rx in rxs]
+    rng = np.random.default_rng(seed)
+    m = min(n, max_n)
+    reps = np.empty((len(rxs), n_boot))
+    block = max(1, 4_000_000 // m)
+    dtype = np.int64 if n > 2**31 - 1 else np.int32
+    for s in range(0, n_boot, block):
+        e = min(s + block, n_boot)
+        idx = rng.integers(0, n, size=(e - s, m), dtype=dtype)
+        ys = ryc[idx]
+        for i, rx in enumerate(rxc):
+            reps[i, s:e] = _rowwise_pearson(rx[idx], ys)
+    alpha = (1.0 - confidence) / 2.0
+    scale = np.sqrt(m / n)
+    out = []
+    for rho, rep in zip(rhos, reps, strict=True):
+        rep = rep[np.isfinite(rep)]
+        if not np.isfinite(rho) or len(rep) == 0:
+            out.append((rho, float("nan"), float("nan")))
+            continue
+        dev = np.quantile(rep - rho, [alpha, 1.0 - alpha])
+        out.append((rho, float(rho + scale * dev[0]), float(rho + scale * dev[1])))
+    return out
 
 
 def bootstrap_spearman(
@@ -176,7 +223,7 @@ def bootstrap_spearman(
     *,
     n_boot: int = 1000,
     confidence: float = 0.95,
-    max_n: int = 50_000,
+    max_n: int = 20_000,
     seed: int | np.random.SeedSequence = 0,
 ) -> tuple[float, float, float]:
     """Spearman's rho of two rank vectors and a bootstrap percentile interval.
@@ -195,7 +242,7 @@ def bootstrap_spearman(
         Bootstrap replicates (0 gives a NaN interval).
     confidence : float, default 0.95
         Coverage of the percentile interval.
-    max_n : int, default 50000
+    max_n : int, default 20000
         Largest resample size; above it the m-out-of-n rescaling applies.
     seed : int or SeedSequence, default 0
         Seeds the resampling; the same seed gives the same interval.
@@ -203,26 +250,21 @@ def bootstrap_spearman(
     Returns
     -------
     rho, low, high : float
+
+    Examples
+    --------
+    >>> rx = np.arange(1.0, 101.0)
+    >>> rho, low, high = bootstrap_spearman(rx, rx, n_boot=100)
+    >>> rho, low, high
+    (1.0, 1.0, 1.0)
     """
-    rho = _pearson(rx, ry)
-    n = len(rx)
-    if n_boot <= 0 or not np.isfinite(rho) or n < 3:
-        return rho, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    m = min(n, max_n)
-    reps = np.empty(n_boot)
-    block = max(1, 4_000_000 // m)
-    for s in range(0, n_boot, block):
-        e = min(s + block, n_boot)
-        idx = rng.integers(0, n, size=(e - s, m), dtype=np.int64 if n > 2**31 - 1 else np.int32)
-        reps[s:e] = _rowwise_pearson(rx[idx], ry[idx])
-    reps = reps[np.isfinite(reps)]
-    if len(reps) == 0:
-        return rho, float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    dev = np.quantile(reps - rho, [alpha, 1.0 - alpha])
-    scale = np.sqrt(m / n)
-    return rho, float(rho + scale * dev[0]), float(rho + scale * dev[1])
+    rx = np.asarray(rx, dtype=np.float64)
+    ry = np.asarray(ry, dtype=np.float64)
+    if rx.shape != ry.shape or rx.ndim != 1:
+        raise ValueError(f"rx and ry must be 1-D of equal length; got {rx.shape} and {ry.shape}")
+    return _bootstrap_many([rx], ry, n_boot=n_boot, confidence=confidence, max_n=max_n, seed=seed)[
+        0
+    ]
 
 
 # --------------------------------------------------------------------------- join
@@ -324,20 +366,27 @@ def _split_rows(table: pa.Table, name: str) -> pa.Table:
 
 
 def _join(log: SplitLog, table: pa.Table, n_show: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
-    """Position in ``table`` of every log id (-1 when absent) and the join report."""
+    """Position in ``table`` of every log id (-1 when absent) and the join report.
+
+    One hash table over the log's ids (unique by construction), probed with every stats id:
+    a stats id that is not in the log is reported, one that occurs twice is an error.
+    """
     stats_ids = table.column("id").cast(pa.string())
-    n_unique = len(pc.unique(stats_ids))
-    if n_unique != len(stats_ids):
-        counts = pc.value_counts(stats_ids)
-        dup = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:n_show]
+    log_ids = pa.array(log.ids, type=pa.string())
+    where = pc.index_in(stats_ids, value_set=log_ids)  # stats row -> log position
+    in_log = where.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(in_log)
+    log_pos = where.drop_null().to_numpy(zero_copy_only=False).astype(np.int64)
+    hits = np.bincount(log_pos, minlength=log.n_examples)
+    if (hits > 1).any():
+        dup = log.ids[hits > 1][:n_show].tolist()
         raise ValueError(
             f"the stats table repeats example ids within split {log.split!r} (e.g. {dup}); "
             "ids must be unique per split: deduplicate the table"
         )
-    log_ids = pa.array(log.ids, type=pa.string())
-    pos = pc.index_in(log_ids, value_set=stats_ids)
-    found = pos.is_valid().to_numpy(zero_copy_only=False)
-    posn = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    posn = np.full(log.n_examples, -1, dtype=np.int64)
+    posn[log_pos] = rows
+    found = posn >= 0
     n_match = int(found.sum())
     if n_match == 0:
         raise ValueError(
@@ -356,18 +405,22 @@ def _join(log: SplitLog, table: pa.Table, n_show: int = 5) -> tuple[np.ndarray, 
         "n_stats_not_in_log": int(len(table) - n_match),
     }
     if report["n_stats_not_in_log"]:
-        in_log = pc.is_in(stats_ids, value_set=log_ids).to_numpy(zero_copy_only=False)
-        report["stats_not_in_log_examples"] = (
-            stats_ids.filter(pa.array(~in_log)).slice(0, n_show).to_pylist()
-        )
+        extra = np.flatnonzero(~in_log)[:n_show]
+        report["stats_not_in_log_examples"] = stats_ids.take(pa.array(extra)).to_pylist()
     return posn, report
 
 
 def _aligned(table: pa.Table, name: str, pos: np.ndarray, ok: np.ndarray) -> pa.Array:
     """Column ``name`` of ``table`` in log order; null where ``ok`` is False."""
     col = table.column(name).combine_chunks()
-    taken = col.take(pa.array(np.where(ok, pos, 0)))
-    return pc.if_else(pa.array(ok), taken, pa.nulls(len(pos), type=taken.type))
+    return col.take(pa.array(pos, type=pa.int64(), mask=~ok))
+
+
+def _aligned_float(table: pa.Table, name: str, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Numeric column ``name`` in log order as float64; NaN where null or ``ok`` is False."""
+    col = table.column(name).combine_chunks().cast(pa.float64())
+    vals = col.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    return np.where(ok, vals[np.where(ok, pos, 0)], np.nan)
 
 
 # --------------------------------------------------------------------------- main
@@ -387,7 +440,7 @@ def correlate(
     targets: tuple[str, ...] = TARGETS,
     n_boot: int = 1000,
     confidence: float = 0.95,
-    boot_max_n: int = 50_000,
+    boot_max_n: int = 20_000,
     max_categories: int = 50,
     seed: int = 0,
     out: str | os.PathLike | None = None,
@@ -428,7 +481,7 @@ def correlate(
         Bootstrap replicates for the interval of rho.
     confidence : float, default 0.95
         Interval coverage.
-    boot_max_n : int, default 50000
+    boot_max_n : int, default 20000
         Resample size cap (m-out-of-n bootstrap above it; see :func:`bootstrap_spearman`).
     max_categories : int, default 50
         Categorical columns with more distinct values are skipped (reported).
@@ -574,8 +627,7 @@ def _correlate_split(
     stat_values: dict[str, np.ndarray] = {}
     rep["n_nan"] = {}
     for s in stats_names:
-        col = _aligned(rows, s, pos, ok).cast(pa.float64())
-        vals = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        vals = _aligned_float(rows, s, pos, ok)
         valid = ~np.isnan(vals)
         rep["n_nan"][s] = int((ok & ~valid).sum())
         stat_values[s] = np.where(valid, vals, np.nan)
@@ -738,27 +790,35 @@ def _correlations(
             "n_excluded_never",
         )
     }
-    for i_s, (s, x) in enumerate(stat_values.items()):
-        xvalid = ~np.isnan(x)
-        ranker = _Ranker(x[xvalid]) if xvalid.any() else None
-        for i_t, (t, y) in enumerate(targets.items()):
-            both = xvalid & valid_t[t]
+    boot = {
+        "n_boot": params["n_boot"],
+        "confidence": params["confidence"],
+        "max_n": params["boot_max_n"],
+    }
+    xvalid = {s: ~np.isnan(x) for s, x in stat_values.items()}
+    rankers = {s: _Ranker(x[xvalid[s]]) for s, x in stat_values.items() if xvalid[s].any()}
+    results: dict[tuple[str, str], tuple[float, float, float, int, int]] = {}
+    for i_t, (t, y) in enumerate(targets.items()):
+        tv = valid_t[t]
+        # statistics valid on the same examples share the bootstrap draws
+        by_mask: dict[bytes, list[str]] = {}
+        for s in rankers:
+            by_mask.setdefault(np.packbits(xvalid[s] & tv).tobytes(), []).append(s)
+        for i_g, group in enumerate(by_mask.values()):
+            both = xvalid[group[0]] & tv
             n_pairs = int(both.sum())
-            excluded = int((xvalid & ~valid_t[t]).sum())
-            if ranker is None or n_pairs < 3:
-                rho, lo, hi = float("nan"), float("nan"), float("nan")
-            else:
-                rx = ranker.ranks(valid_t[t][xvalid])
-                ry = _int_ranks(y[both])
-                seq = np.random.SeedSequence([params["seed"], seed_key, i_s, i_t])
-                rho, lo, hi = bootstrap_spearman(
-                    rx,
-                    ry,
-                    n_boot=params["n_boot"],
-                    confidence=params["confidence"],
-                    max_n=params["boot_max_n"],
-                    seed=seq,
-                )
+            if n_pairs < 3:
+                for s in group:
+                    results[(s, t)] = (float("nan"),) * 3 + (n_pairs,)
+                continue
+            rxs = [rankers[s].ranks(tv[xvalid[s]]) for s in group]
+            ry = _int_ranks(y[both])
+            seq = np.random.SeedSequence([params["seed"], seed_key, i_t, i_g])
+            for s, res in zip(group, _bootstrap_many(rxs, ry, seed=seq, **boot), strict=True):
+                results[(s, t)] = (*res, n_pairs)
+    for s in stat_values:
+        for t in targets:
+            rho, lo, hi, n_pairs = results.get((s, t), (float("nan"),) * 3 + (0,))
             rows["split"].append(log.split)
             rows["statistic"].append(s)
             rows["target"].append(t)
@@ -766,7 +826,7 @@ def _correlations(
             rows["ci_low"].append(lo)
             rows["ci_high"].append(hi)
             rows["n"].append(n_pairs)
-            rows["n_excluded_never"].append(excluded)
+            rows["n_excluded_never"].append(int((xvalid[s] & ~valid_t[t]).sum()))
     return pa.table(
         {
             "split": pa.array(rows["split"], type=pa.string()),

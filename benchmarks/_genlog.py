@@ -19,8 +19,9 @@ def generate_log(
 ) -> SplitLog:
     """A log where example n has a difficulty and model k learns it around epoch T[k, n].
 
-    Correct from a per-model learning epoch on (difficulty + model noise), with 3 % random
-    flips; wrong predictions go to one confuser class half of the time, else a random class.
+    Correct from a per-model learning epoch on (difficulty + model noise); before it 3 % of
+    answers are right by chance, after it 1 % are wrong (forgetting). Wrong predictions go to
+    one confuser class half of the time, else to a random class.
     Never-learned examples (difficulty beyond the last epoch) are ~10 %.
     """
     rng = np.random.default_rng(seed)
@@ -34,8 +35,8 @@ def generate_log(
         m = b - a
         learn = difficulty[None, a:b] + rng.normal(0.0, 6.0, (k, m)).astype(np.float32)
         c = t >= learn[:, None, :]
-        flips = rng.random((k, e, m), dtype=np.float32) < 0.03
-        c ^= flips
+        u = rng.random((k, e, m), dtype=np.float32)
+        c = np.where(c, u >= 0.01, u < 0.03)
         correct[:, :, a:b] = c
         if pred is not None:
             lab = labels[a:b].astype(np.int16)
