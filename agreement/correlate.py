@@ -196,7 +196,7 @@ def _bootstrap_many(
     rng = np.random.default_rng(seed)
     m = min(n, max_n)
     reps = np.empty((len(rxs), n_boot))
-    block = max(1, 4_000_000 // m)
+    block = max(1, 1_000_000 // m)  # ~20 MB of temporaries per block
     dtype = np.int64 if n > 2**31 - 1 else np.int32
     for s in range(0, n_boot, block):
         e = min(s + block, n_boot)
@@ -623,17 +623,14 @@ def _correlate_split(
 
     # the matrix multiplied into the agreed indicator: per statistic [value, valid], then
     # one indicator per categorical value
-    blocks: list[np.ndarray] = []
     stat_values: dict[str, np.ndarray] = {}
     rep["n_nan"] = {}
     for s in stats_names:
         vals = _aligned_float(rows, s, pos, ok)
-        valid = ~np.isnan(vals)
-        rep["n_nan"][s] = int((ok & ~valid).sum())
-        stat_values[s] = np.where(valid, vals, np.nan)
-        blocks.append(np.where(valid, vals, 0.0))
-        blocks.append(valid.astype(np.float64))
+        rep["n_nan"][s] = int((ok & np.isnan(vals)).sum())
+        stat_values[s] = vals
     cat_levels: list[tuple[str, str, int]] = []  # (column, value, count)
+    cat_codes: list[tuple[np.ndarray, int]] = []  # (codes, code) per level
     rep["skipped_categorical"] = {}
     cat_values: dict[str, pa.Array] = {}
     for cname in cat_names:
@@ -641,20 +638,27 @@ def _correlate_split(
         if pa.types.is_dictionary(col.type):
             col = col.dictionary_decode()
         col = col.cast(pa.string())
-        levels = [v for v in pc.unique(col).to_pylist() if v is not None]
+        enc = col.dictionary_encode()
+        levels = enc.dictionary.to_pylist()
         if len(levels) > params["max_categories"]:
             rep["skipped_categorical"][cname] = (
                 f"{len(levels)} distinct values > max_categories={params['max_categories']}"
             )
             continue
         cat_values[cname] = col
-        arr = col.to_numpy(zero_copy_only=False)
-        for v in sorted(levels, key=_natural_key):
-            ind = arr == v
-            blocks.append(ind.astype(np.float64))
-            cat_levels.append((cname, v, int(ind.sum())))
-    columns = np.stack(blocks, axis=1) if blocks else None
-    del blocks
+        codes = enc.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+        counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+        for code in sorted(range(len(levels)), key=lambda i: _natural_key(levels[i])):
+            cat_codes.append((codes, code))
+            cat_levels.append((cname, levels[code], int(counts[code])))
+    n_cols = 2 * len(stats_names) + len(cat_codes)
+    columns = np.empty((n, n_cols), dtype=np.float64) if n_cols else None
+    for i, s in enumerate(stats_names):
+        valid = ~np.isnan(stat_values[s])
+        columns[:, 2 * i] = np.where(valid, stat_values[s], 0.0)
+        columns[:, 2 * i + 1] = valid
+    for j, (codes, code) in enumerate(cat_codes):
+        columns[:, 2 * len(stats_names) + j] = codes == code
 
     scan = _scan(log, columns=columns, chunk=chunk)
     curves = _curves_table(

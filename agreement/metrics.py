@@ -311,7 +311,7 @@ def _per_example_table(log: SplitLog, scan: _Scan) -> pa.Table:
     epochs = log.epochs
     data: dict[str, Any] = {
         "id": pa.array(log.ids, type=pa.string()),
-        "split": pa.array(np.full(log.n_examples, log.split, dtype=object), type=pa.string()),
+        "split": pa.nulls(log.n_examples, pa.string()).fill_null(log.split),
     }
     if not log.multilabel and np.asarray(log.labels).ndim == 1:
         data["label"] = pa.array(np.asarray(log.labels).astype(np.int64), type=pa.int64())

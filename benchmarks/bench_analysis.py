@@ -12,8 +12,9 @@ thread for numpy/BLAS/Arrow) loads them and times
   learned epoch, plus ``scipy.stats.spearmanr`` per pair (no Hacohen/FP, no bootstrap,
   no id join: it aligns by position, which is exactly the bug the library rules out).
 
-Peak memory is the child's VmHWM (includes the loaded log: 0.64 GB of bools + 1.28 GB
-of int16 predictions). Targets: ours < 20 s and < 3 GiB.
+Wall and CPU (process) time are both printed: on a shared machine the wall time includes
+waiting for a core. Peak memory is the child's VmHWM (includes the loaded log: 0.64 GB of
+bools + 1.28 GB of int16 predictions). Targets: ours < 20 s and < 3 GiB.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_analysis.py [--n 1281167] [--keep DIR]``
 """
@@ -92,6 +93,13 @@ def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _rss_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 def _child(folder: Path, which: str) -> None:
     import numpy as np
     import pyarrow as pa
@@ -108,8 +116,9 @@ def _child(folder: Path, which: str) -> None:
     stats = pq.read_table(folder / "stats.parquet")
     k, e, n = correct.shape
     log = SplitLog("train", ids, labels, correct, np.arange(1, e + 1), pred=pred)
-    rss_loaded = _peak_gib()
+    rss_loaded = _rss_gib()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if which == "ours":
         from agreement.correlate import correlate
 
@@ -144,10 +153,18 @@ def _child(folder: Path, which: str) -> None:
                 rhos.append(scipy.stats.spearmanr(x[ok], y[ok]).statistic)
         summary = {"tp_last": 100 * tp[-1], "lb_last": 100 * lb[-1], "rho": rhos}
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     peak = _peak_gib()
     print(
         json.dumps(
-            {"which": which, "wall_s": wall, "peak_gib": peak, "loaded_gib": rss_loaded, **summary}
+            {
+                "which": which,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_gib": peak,
+                "loaded_gib": rss_loaded,
+                **summary,
+            }
         )
     )
 
@@ -186,9 +203,13 @@ def main() -> None:
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
     ours, ref = results["ours"], results["reference"]
     print(f"n={args.n} K={args.k} epochs={args.epochs}, one thread")
-    print(f"{'':28s}{'wall s':>10s}{'peak GiB':>10s}{'log loaded GiB':>16s}")
+    print(f"{'':24s}{'wall s':>8s}{'cpu s':>8s}{'peak GiB':>10s}{'RSS before GiB':>16s}")
     for label, r in (("ours (full analysis)", ours), ("reference (partial)", ref)):
-        print(f"{label:28s}{r['wall_s']:10.2f}{r['peak_gib']:10.2f}{r['loaded_gib']:16.2f}")
+        print(
+            f"{label:24s}{r['wall_s']:8.2f}{r['cpu_s']:8.2f}{r['peak_gib']:10.2f}"
+            f"{r['loaded_gib']:16.2f}"
+        )
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"ratio ours / reference wall time: {ours['wall_s'] / ref['wall_s']:.2f}")
     print(f"TP agreement at last epoch: ours {ours['tp_last']:.4f}, reference {ref['tp_last']:.4f}")
     print("rho ours     :", [round(r, 4) for r in ours["rho"]])

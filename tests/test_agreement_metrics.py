@@ -282,3 +282,17 @@ def test_large_chunked_matches_unchunked():
     assert a.equals(b)
     assert per_example(log, chunk=64).equals(per_example(log, chunk=999))
     _compare(log, chunk=128)
+
+
+def test_package_exposes_analysis_lazily_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agreement, numpy as np\n"
+        "from agreement.correlate import correlate\n"
+        "log = agreement.SplitLog('t', ['a'], [0], np.ones((1, 1, 1), bool), [1])\n"
+        "assert agreement.curves(log).column('tp_agreement').to_pylist() == [100.0]\n"
+        "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
