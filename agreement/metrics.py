@@ -217,7 +217,8 @@ def _scan(
 
         if pred is not None:
             codes = _pred_codes(pred[:, :, a:b])
-            cnt = np.broadcast_to(ok_col.astype(np.int8), (k_models, n_ep, b - a)).copy()
+            small = np.int8 if k_models < 127 else np.int32
+            cnt = np.broadcast_to(ok_col.astype(small), (k_models, n_ep, b - a)).copy()
             for j in range(k_models):
                 for k in range(j + 1, k_models):
                     eq = codes[j] == codes[k]
@@ -229,7 +230,7 @@ def _scan(
                     cnt[k] += eq
             modal = cnt.max(axis=0)  # (E, n) int8
             modal_sum += modal.sum(axis=1, dtype=np.int64)
-            same_wrong = (modal == nlog[:, None].astype(np.int8)) & ~anyc
+            same_wrong = (modal == nlog[:, None].astype(small)) & ~anyc
             same_wrong[~has] = False
             fp_counts += _count_true(same_wrong)
 
