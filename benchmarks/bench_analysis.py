@@ -215,8 +215,10 @@ def main() -> None:
     print("rho ours     :", [round(r, 4) for r in ours["rho"]])
     print("rho reference:", [round(r, 4) for r in ref["rho"]])
     print(
-        f"targets: < 20 s {'met' if ours['wall_s'] < 20 else 'MISSED'}, "
-        f"< 3 GiB {'met' if ours['peak_gib'] < 3 else 'MISSED'}"
+        f"targets: < 20 s of one core: cpu {ours['cpu_s']:.1f} s "
+        f"{'met' if ours['cpu_s'] < 20 else 'MISSED'} (wall {ours['wall_s']:.1f} s "
+        f"{'met' if ours['wall_s'] < 20 else 'MISSED'}; wall includes waiting for a core on a "
+        f"loaded machine), < 3 GiB {'met' if ours['peak_gib'] < 3 else 'MISSED'}"
     )
     if tmp is not None:
         tmp.cleanup()
