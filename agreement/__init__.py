@@ -1,7 +1,37 @@
 """agreement: train K classifiers with per-example correctness logs and analyse agreement.
 
 torch is imported only by the training modules; the analysis side (metrics, correlate,
-plots) works on logs without torch.
+plots) and :func:`load_log` work on logs without torch. Public names load lazily.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "load_log": "agreement.runlog",
+    "load_metrics": "agreement.runlog",
+    "SplitLog": "agreement.log",
+    "train": "agreement.train",
+    "build_model": "agreement.models",
+    "get_preset": "agreement.presets",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agreement' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,3 +9,8 @@ import click
 @click.version_option(package_name="imstats-agreement")
 def main() -> None:
     """Train K classifiers, log per-example correctness, correlate agreement with statistics."""
+
+
+from cli.agreement_train import train_cmd  # noqa: E402
+
+main.add_command(train_cmd)
