@@ -259,7 +259,10 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str | Preset, **overrides: Any) -> Preset:
-    """The preset ``name`` with ``overrides`` applied (None values are ignored).
+    """The preset ``name`` with ``overrides`` applied.
+
+    None values are ignored (so unset command-line options keep the preset's value);
+    ``resize=0`` turns resizing off.
 
     Raises ValueError naming the known presets for an unknown name, and naming the known
     fields for an unknown override.
@@ -281,6 +284,8 @@ def get_preset(name: str | Preset, **overrides: Any) -> Preset:
             f"{', '.join(sorted(fields - {'name'}))}"
         )
     changes = {k: v for k, v in overrides.items() if v is not None}
+    if changes.get("resize") == 0:
+        changes["resize"] = None
     for k in ("mean", "std"):
         if k in changes:
             changes[k] = tuple(float(x) for x in changes[k])

@@ -116,6 +116,7 @@ def train(
     amp: str = "none",
     channels_last: bool = False,
     num_workers: int = 0,
+    threads: int | None = None,
     keep_checkpoints: bool = False,
     only: list[int] | None = None,
     force: bool = False,
@@ -150,6 +151,9 @@ def train(
         Use the channels-last memory format (helps convolutions on recent GPUs).
     num_workers : int
         Data-loading worker processes for readers that decode files.
+    threads : int, optional
+        torch's CPU threads during this call (default: torch's setting). On a small or
+        shared CPU, 1 is often much faster for LeNet5-sized models.
     keep_checkpoints : bool
         Keep every epoch's checkpoint instead of only the last one.
     only : list of int, optional
@@ -205,6 +209,20 @@ def train(
     if not rl.run_json(run_dir).exists():
         _write_run(run_dir, settings, data, dev)
     ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1 or None; got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        _train_all(ctx, indices, seeds, keep_checkpoints)
+    finally:
+        torch.set_num_threads(old_threads)
+    return run_dir
+
+
+def _train_all(ctx: _Context, indices: list[int], seeds: list[int], keep_checkpoints: bool) -> None:
+    run_dir, say = ctx.run_dir, ctx.say
     for k in indices:
         status = rl.read_status(run_dir, k)
         if status["state"] == "failed":
@@ -218,7 +236,6 @@ def train(
                 rl.status_path(run_dir, k), {"state": "failed", "epoch": epoch, "message": str(e)}
             )
             say(str(e))
-    return run_dir
 
 
 @dataclasses.dataclass

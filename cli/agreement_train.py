@@ -79,6 +79,12 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, object]:
 @click.option(
     "--num-workers", type=int, default=0, show_default=True, help="Data-loading processes."
 )
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="torch CPU threads (1 is often fastest for LeNet5 on a shared CPU).",
+)
 @click.option("--keep-checkpoints", is_flag=True, help="Keep every epoch's checkpoint.")
 @click.option(
     "--model-index", "only", type=int, multiple=True, help="Train only this model (repeatable)."
@@ -98,6 +104,7 @@ def train_cmd(
     amp: str,
     channels_last: bool,
     num_workers: int,
+    threads: int | None,
     keep_checkpoints: bool,
     only: tuple[int, ...],
     force: bool,
@@ -126,6 +133,7 @@ def train_cmd(
             amp=amp,
             channels_last=channels_last,
             num_workers=num_workers,
+            threads=threads,
             keep_checkpoints=keep_checkpoints,
             only=list(only) or None,
             force=force,
