@@ -16,7 +16,6 @@ _LAZY = {
     "load_log": "agreement.runlog",
     "load_metrics": "agreement.runlog",
     "SplitLog": "agreement.log",
-    "train": "agreement.train",
     "build_model": "agreement.models",
     "get_preset": "agreement.presets",
 }

@@ -360,9 +360,11 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises several types for damaged files
+        # torch's own text for a damaged file suggests weights_only=False: not shown here
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); the log files are "
-            "intact. Restore the file, or rerun with --force to start the run over."
+            f"checkpoint {path} cannot be read as a weights-only torch checkpoint "
+            f"({type(e).__name__}); it is damaged or not a checkpoint of this program. The "
+            "log files are intact. Restore the file, or rerun with --force to start over."
         ) from e
     if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
         raise CheckpointError(f"checkpoint {path} lacks model/optimizer/epoch entries")
