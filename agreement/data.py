@@ -121,7 +121,8 @@ def _load_split(
         images = images[: len(refs)]
         if not multilabel and not np.array_equal(np.asarray(arr_labels[: len(refs)]), labels):
             raise ValueError(f"{reader.name}: arrays({split!r}) disagree with examples()")
-        data.images = np.ascontiguousarray(images)
+        # a private, writable copy: torch.from_numpy warns on read-only buffers
+        data.images = np.array(images, copy=True, order="C")
     else:
         data.refs = refs
         data.reader_spec = reader.spec()
