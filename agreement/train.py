@@ -469,38 +469,69 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
         if ctx.settings["train_eval_pass"]:
             correct, pred, train_loss = _evaluate(ctx, net, train_split, y_train, scorer, transform)
         te_correct, te_pred, test_loss = _evaluate(ctx, net, test_split, y_test, scorer, transform)
-        n_classes = len(ctx.data.classes)
-        for name, c, pr in (("train", correct, pred), ("test", te_correct, te_pred)):
-            rl.write_epoch_log(
-                run_dir, name, k, epoch, c.cpu().numpy(), pr.cpu().numpy(), n_classes,
-                ctx.data.multilabel,
-            )  # fmt: skip
-        _call(ctx, k, epoch, "after_log")
         ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}
         if scaler is not None:
             ckpt["scaler"] = scaler.state_dict()
-        rl.atomic_write(rl.checkpoint_path(run_dir, k, epoch), partial(torch.save, ckpt))
-        _call(ctx, k, epoch, "after_checkpoint")
-        row = {
-            "epoch": epoch,
-            "lr": float(first_lr if first_lr is not None else p.lr),
-            "train_loss": train_loss,
-            "train_accuracy": float(correct.float().mean()),
-            "test_loss": test_loss,
-            "test_accuracy": float(te_correct.float().mean()),
-            "seconds": time.perf_counter() - t0,
-        }
-        rl.commit_epoch(run_dir, k, row)
-        if not keep_checkpoints and epoch > 1:
-            rl.checkpoint_path(run_dir, k, epoch - 1).unlink(missing_ok=True)
-        state = "finished" if epoch == p.epochs else "running"
-        rl.write_json(rl.status_path(run_dir, k), _status(state, epoch))
-        ctx.say(
-            f"model {k} epoch {epoch}/{p.epochs}: loss {train_loss:.4f} "
-            f"train acc {row['train_accuracy']:.4f} test acc {row['test_accuracy']:.4f} "
-            f"lr {row['lr']:.3g} ({row['seconds']:.1f} s)"
-        )
-        _call(ctx, k, epoch, "after_commit")
+        _write_epoch(ctx, k, epoch, (correct, pred), (te_correct, te_pred), ckpt)
+        row = _metrics_row(epoch, first_lr or p.lr, train_loss, correct, test_loss, te_correct, t0)
+        _commit(ctx, k, row, delete_previous=not keep_checkpoints)
+
+
+def _write_epoch(
+    ctx: _Context,
+    k: int,
+    epoch: int,
+    train_log: tuple[torch.Tensor, torch.Tensor],
+    test_log: tuple[torch.Tensor, torch.Tensor],
+    ckpt: dict[str, Any],
+) -> None:
+    """Steps 1-2 of an epoch's record: both splits' log files, then the checkpoint."""
+    n_classes = len(ctx.data.classes)
+    for name, (c, pr) in (("train", train_log), ("test", test_log)):
+        rl.write_epoch_log(
+            ctx.run_dir, name, k, epoch, c.cpu().numpy(), pr.cpu().numpy(), n_classes,
+            ctx.data.multilabel,
+        )  # fmt: skip
+    _call(ctx, k, epoch, "after_log")
+    rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
+    _call(ctx, k, epoch, "after_checkpoint")
+
+
+def _metrics_row(
+    epoch: int,
+    lr: float,
+    train_loss: float,
+    correct: torch.Tensor,
+    test_loss: float,
+    te_correct: torch.Tensor,
+    t0: float,
+) -> dict[str, float]:
+    return {
+        "epoch": epoch,
+        "lr": float(lr),
+        "train_loss": train_loss,
+        "train_accuracy": float(correct.float().mean()),
+        "test_loss": test_loss,
+        "test_accuracy": float(te_correct.float().mean()),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _commit(ctx: _Context, k: int, row: dict[str, float], delete_previous: bool) -> None:
+    """Step 3: the metrics row (the commit), then status and the previous checkpoint."""
+    epoch, epochs = int(row["epoch"]), ctx.p.epochs
+    rl.commit_epoch(ctx.run_dir, k, row)
+    if delete_previous and epoch > 1:
+        rl.checkpoint_path(ctx.run_dir, k, epoch - 1).unlink(missing_ok=True)
+    rl.write_json(
+        rl.status_path(ctx.run_dir, k), _status("finished" if epoch == epochs else "running", epoch)
+    )
+    ctx.say(
+        f"model {k} epoch {epoch}/{epochs}: loss {row['train_loss']:.4f} "
+        f"train acc {row['train_accuracy']:.4f} test acc {row['test_accuracy']:.4f} "
+        f"lr {row['lr']:.3g} ({row['seconds']:.1f} s)"
+    )
+    _call(ctx, k, epoch, "after_commit")
 
 
 def _status(state: str, epoch: int) -> dict[str, Any]:
