@@ -107,6 +107,15 @@ def checkpoint_path(run_dir: Path, k: int, epoch: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"model_{k}" / f"epoch_{epoch}.pt"
 
 
+def prune_checkpoints(run_dir: Path, k: int, keep_epoch: int) -> None:
+    """Delete model k's checkpoints other than ``keep_epoch`` (and stale temporary files)."""
+    folder = Path(run_dir) / "checkpoints" / f"model_{k}"
+    if folder.is_dir():
+        for f in folder.iterdir():
+            if f.name != f"epoch_{keep_epoch}.pt" and (f.suffix in (".pt", ".tmp")):
+                f.unlink(missing_ok=True)
+
+
 # -- atomic writers ---------------------------------------------------------------------
 
 

@@ -118,6 +118,7 @@ def train(
     num_workers: int = 0,
     threads: int | None = None,
     keep_checkpoints: bool = False,
+    batched: bool = False,
     only: list[int] | None = None,
     force: bool = False,
     hook: Hook | None = None,
@@ -156,6 +157,9 @@ def train(
         shared CPU, 1 is often much faster for LeNet5-sized models.
     keep_checkpoints : bool
         Keep every epoch's checkpoint instead of only the last one.
+    batched : bool
+        Train the models together as one vmapped computation (:mod:`agreement.batched`);
+        the logs agree in meaning with the sequential mode, not bit for bit.
     only : list of int, optional
         Train only these model indices (several processes can share one run directory).
     force : bool
@@ -203,6 +207,7 @@ def train(
         "train_eval_pass": train_eval_pass,
         "amp": amp,
         "channels_last": channels_last,
+        "batched": batched,
     }
     _claim_run_dir(run_dir, settings, force)
     data = load_dataset(p, None if root is None else str(root), limit=limit)
@@ -215,7 +220,12 @@ def train(
             raise ValueError(f"threads must be >= 1 or None; got {threads}")
         torch.set_num_threads(threads)
     try:
-        _train_all(ctx, indices, seeds, keep_checkpoints)
+        if batched:
+            from agreement.batched import train_batched
+
+            train_batched(ctx, indices, seeds, keep_checkpoints)
+        else:
+            _train_all(ctx, indices, seeds, keep_checkpoints)
     finally:
         torch.set_num_threads(old_threads)
     return run_dir
@@ -397,6 +407,8 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
         if rl.read_status(run_dir, k)["state"] != "finished":
             rl.write_json(rl.status_path(run_dir, k), _status("finished", start))
         ctx.say(f"model {k}: already finished ({start} epochs)")
+        if not keep_checkpoints:
+            rl.prune_checkpoints(run_dir, k, start)
         return
     net, opt = _build(ctx, model_seed)
     scaler = torch.amp.GradScaler("cuda") if ctx.amp == "fp16" else None
@@ -518,11 +530,11 @@ def _metrics_row(
 
 
 def _commit(ctx: _Context, k: int, row: dict[str, float], delete_previous: bool) -> None:
-    """Step 3: the metrics row (the commit), then status and the previous checkpoint."""
+    """Step 3: the metrics row (the commit), then status; older checkpoints are deleted."""
     epoch, epochs = int(row["epoch"]), ctx.p.epochs
     rl.commit_epoch(ctx.run_dir, k, row)
-    if delete_previous and epoch > 1:
-        rl.checkpoint_path(ctx.run_dir, k, epoch - 1).unlink(missing_ok=True)
+    if delete_previous:
+        rl.prune_checkpoints(ctx.run_dir, k, epoch)
     rl.write_json(
         rl.status_path(ctx.run_dir, k), _status("finished" if epoch == epochs else "running", epoch)
     )

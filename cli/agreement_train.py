@@ -86,6 +86,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, object]:
     help="torch CPU threads (1 is often fastest for LeNet5 on a shared CPU).",
 )
 @click.option("--keep-checkpoints", is_flag=True, help="Keep every epoch's checkpoint.")
+@click.option("--batched", is_flag=True, help="Train the K models as one vmapped computation.")
 @click.option(
     "--model-index", "only", type=int, multiple=True, help="Train only this model (repeatable)."
 )
@@ -106,6 +107,7 @@ def train_cmd(
     num_workers: int,
     threads: int | None,
     keep_checkpoints: bool,
+    batched: bool,
     only: tuple[int, ...],
     force: bool,
     quiet: bool,
@@ -135,6 +137,7 @@ def train_cmd(
             num_workers=num_workers,
             threads=threads,
             keep_checkpoints=keep_checkpoints,
+            batched=batched,
             only=list(only) or None,
             force=force,
             progress=None if quiet else (lambda msg: click.echo(msg, err=True)),

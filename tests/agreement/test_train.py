@@ -306,3 +306,64 @@ def test_cli_train(tmp_path):
     ]:
         res = runner.invoke(main, ["train", *bad, "--out", str(tmp_path / "x")])
         assert res.exit_code == 2 and match in res.output, res.output
+
+
+@pytest.fixture(scope="module")
+def batched_baseline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "batched"
+    return train("sample", out=out, batched=True, **SMALL)
+
+
+def test_batched_mode_agrees_with_sequential(batched_baseline, baseline):
+    a, b = agreement.load_log(batched_baseline), agreement.load_log(baseline)
+    for split in ("train", "test"):
+        assert a[split].correct.shape == b[split].correct.shape
+        # the same seeds, batches and crops; only kernel rounding may differ
+        assert (a[split].pred == b[split].pred).mean() >= 0.95
+    state = torch.load(rl.checkpoint_path(batched_baseline, 1, 2), weights_only=True)
+    assert set(state["model"]) == set(torch.load(rl.checkpoint_path(baseline, 1, 2))["model"])
+    assert rl.read_json(rl.run_json(batched_baseline))["settings"]["batched"] is True
+
+
+def test_batched_resume_after_a_kill_between_commits(tmp_path, batched_baseline):
+    def hook(k, epoch, stage):
+        if (k, epoch, stage) == (0, 2, "after_commit"):
+            raise Killed  # model 0 committed epoch 2, model 1 did not
+
+    with pytest.raises(Killed):
+        train("sample", out=tmp_path, batched=True, hook=hook, **SMALL)
+    assert [rl.finished_epoch(tmp_path, k) for k in (0, 1)] == [2, 1]
+    train("sample", out=tmp_path, batched=True, **SMALL)
+    a, b = agreement.load_log(tmp_path), agreement.load_log(batched_baseline)
+    for split in ("train", "test"):
+        assert np.array_equal(a[split].correct, b[split].correct)
+        assert np.array_equal(a[split].pred, b[split].pred)
+    for k in (0, 1):
+        assert rl.read_metrics(tmp_path, k).column("epoch").to_pylist() == [1, 2]
+        assert sorted(p.name for p in (tmp_path / "checkpoints" / f"model_{k}").iterdir()) == [
+            "epoch_2.pt"
+        ]
+
+
+def test_batched_nan_loss_stops_one_model(tmp_path, monkeypatch):
+    import agreement.batched as batched_mod
+
+    real = batched_mod._per_model_loss
+    poison = {"on": False}
+
+    def loss(scorer, out, y):
+        losses = real(scorer, out, y)
+        if poison["on"] and out.requires_grad:
+            losses = losses * torch.tensor([1.0, float("nan"), 1.0])
+        return losses
+
+    def hook(k, epoch, stage):
+        if (k, epoch, stage) == (2, 1, "after_commit"):
+            poison["on"] = True
+
+    monkeypatch.setattr(batched_mod, "_per_model_loss", loss)
+    train("sample", out=tmp_path, batched=True, hook=hook, **{**SMALL, "models": 3})
+    log = agreement.load_log(tmp_path)["test"]
+    assert log.logged.tolist() == [[True, True], [True, False], [True, True]]
+    assert rl.read_status(tmp_path, 1)["state"] == "failed"
+    assert log.correct[[0, 2], 1].mean() > 0.3  # the others trained on, unharmed
