@@ -290,12 +290,14 @@ def test_only_trains_the_selected_models(tmp_path):
 def test_cli_train(tmp_path):
     runner = CliRunner()
     args = ["train", "--preset", "sample", "--models", "1", "--limit", "60", "--epochs", "1",
-            "--threads", "1", "--out", str(tmp_path / "r"), "--set", "momentum=0.5"]  # fmt: skip
+            "--threads", "1", "--batched", "--out", str(tmp_path / "r"),
+            "--set", "momentum=0.5"]  # fmt: skip
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "model 0: finished, test accuracy" in res.output
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["settings"]["preset"]["momentum"] == 0.5 and run["settings"]["limit"] == 60
+    assert run["settings"]["batched"] is True
     res = runner.invoke(main, args[:-2] + ["--lr", "0.2"])
     assert res.exit_code == 2 and "different settings" in res.output
     for bad, match in [
@@ -367,3 +369,11 @@ def test_batched_nan_loss_stops_one_model(tmp_path, monkeypatch):
     assert log.logged.tolist() == [[True, True], [True, False], [True, True]]
     assert rl.read_status(tmp_path, 1)["state"] == "failed"
     assert log.correct[[0, 2], 1].mean() > 0.3  # the others trained on, unharmed
+
+
+def test_bf16_autocast_on_cpu_logs_consistently(tmp_path):
+    run = train("sample", out=tmp_path, amp="bf16", channels_last=True,
+                **{**SMALL, "models": 1, "epochs": 1})  # fmt: skip
+    log = agreement.load_log(run)["test"]
+    assert np.array_equal(log.correct, log.pred == log.labels) and log.correct.mean() > 0.1
+    assert rl.read_json(rl.run_json(run))["settings"]["amp"] == "bf16"
