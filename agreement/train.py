@@ -209,8 +209,9 @@ def train(
         "channels_last": channels_last,
         "batched": batched,
     }
-    _claim_run_dir(run_dir, settings, force)
+    # read the data first: a missing dataset must not cost an existing run (with force)
     data = load_dataset(p, None if root is None else str(root), limit=limit)
+    _claim_run_dir(run_dir, settings, force)
     if not rl.run_json(run_dir).exists():
         _write_run(run_dir, settings, data, dev)
     ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
