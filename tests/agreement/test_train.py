@@ -377,3 +377,18 @@ def test_bf16_autocast_on_cpu_logs_consistently(tmp_path):
     log = agreement.load_log(run)["test"]
     assert np.array_equal(log.correct, log.pred == log.labels) and log.correct.mean() > 0.1
     assert rl.read_json(rl.run_json(run))["settings"]["amp"] == "bf16"
+
+
+def test_load_log_does_not_import_torch(baseline):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agreement; logs = agreement.load_log(sys.argv[1]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(logs['test'].correct.shape)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(baseline)], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "(2, 2, 120)"
