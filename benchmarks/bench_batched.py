@@ -48,8 +48,12 @@ def main() -> None:
     print(f"{'batched (vmap)':<24}{times[True]:>20.2f}")
     print(f"speed-up sequential / batched: {times[False] / times[True]:.2f}x")
     for split in ("train", "test"):
-        same = np.mean(logs[False][split].pred == logs[True][split].pred)
-        print(f"{split}: identical logged predictions {100 * same:.2f} %")
+        same = np.mean(logs[False][split].pred == logs[True][split].pred, axis=(0, 2))
+        acc = {b: logs[b][split].correct[:, -1].mean(1) for b in (False, True)}
+        seq, bat = np.round(acc[False], 3).tolist(), np.round(acc[True], 3).tolist()
+        print(f"{split}: identical logged predictions per epoch (%): "
+              f"{', '.join(f'{100 * x:.1f}' for x in same)}; last-epoch accuracy per model "
+              f"sequential {seq} batched {bat}")  # fmt: skip
 
 
 if __name__ == "__main__":
