@@ -83,7 +83,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, object]:
     "--threads",
     type=int,
     default=None,
-    help="torch CPU threads (1 is often fastest for LeNet5 on a shared CPU).",
+    help="torch CPU threads (default: 1 for LeNet5 on the CPU, else torch's default).",
 )
 @click.option("--keep-checkpoints", is_flag=True, help="Keep every epoch's checkpoint.")
 @click.option("--batched", is_flag=True, help="Train the K models as one vmapped computation.")
