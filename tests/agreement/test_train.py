@@ -49,6 +49,8 @@ def test_load_log_shapes_and_dtypes(baseline):
     ex = pq.read_table(rl.examples_path(baseline, "test"))
     assert ex.column("position").to_pylist() == list(range(120))
     assert ex.schema.field("label").type == "int16"
+    mode = rl.epoch_log_path(baseline, "test", 0, 1).stat().st_mode & 0o777
+    assert mode == 0o666 & ~rl._umask()  # not mkstemp's 0600
     f = pq.read_table(rl.epoch_log_path(baseline, "test", 0, 1))
     assert (
         str(f.schema.field("correct").type) == "bool"
