@@ -40,8 +40,9 @@ Layout of ``RUN_DIR``
 
 Every file is written under a temporary name in its folder and renamed into place
 (``os.replace``), so a killed run never leaves a truncated file under a final name. Per
-epoch the order is: log files, checkpoint, metrics row (the commit), then the previous
-checkpoint is deleted. A run killed anywhere resumes from the last committed epoch:
+epoch the order is: log files, checkpoint, metrics row (the commit), then older
+checkpoints are deleted (in batched mode, only once every model has committed the epoch).
+A run killed anywhere resumes from the last committed epoch:
 uncommitted log files are overwritten by the re-run epoch (which draws the same batches,
 crops and seeds), and ``load_log`` never reads an epoch whose metrics row is missing.
 """
