@@ -8,7 +8,7 @@ Layout of ``RUN_DIR``
     ``{"format": "agreement-run/1", "settings": {...}, "meta": {...}}``. ``settings`` is
     everything that determines the results (the resolved preset: dataset, architecture,
     every hyper-parameter; number of models K, base seed and the per-model seeds, limit,
-    train-pass mode, AMP and channels-last); a second run into the same directory must
+    train-pass mode, AMP, channels-last, batched mode); a second run into the same directory must
     have identical settings (or ``force``). ``meta`` is informative: the dataset
     description from the ``imstats`` reader, class names, split sizes, library versions,
     device, start time.
