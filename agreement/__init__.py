@@ -1,20 +1,26 @@
 """agreement: train K classifiers with per-example correctness logs and analyse agreement.
 
 torch is imported only by the training modules; the analysis side (metrics, correlate,
-plots) works on logs without torch.
+plots) and :func:`load_log` work on logs without torch. Public names load lazily.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-import importlib as _importlib
-from typing import Any as _Any
-
-# public analysis names -> module that defines them (loaded lazily: no matplotlib or
-# pyarrow import cost for `import agreement`). `correlate` and `report` are functions in
-# modules of the same name: import them as `from agreement.correlate import correlate`,
-# since a package attribute would be shadowed by the submodule once it is imported.
+# public name -> module that defines it (loaded lazily: `import agreement` costs nothing
+# and never imports torch or matplotlib). `correlate` and `report` are functions in modules
+# of the same name: import them as `from agreement.correlate import correlate`, since a
+# package attribute would be shadowed by the submodule once it is imported.
 _LAZY = {
+    "load_log": "agreement.runlog",
+    "load_metrics": "agreement.runlog",
     "SplitLog": "agreement.log",
+    "build_model": "agreement.models",
+    "get_preset": "agreement.presets",
     "curves": "agreement.metrics",
     "per_example": "agreement.metrics",
     "read_result": "agreement.correlate",
@@ -25,11 +31,17 @@ _LAZY = {
     "plot_result": "agreement.plots",
 }
 
+__all__ = ["__version__", *_LAZY]
 
-def __getattr__(name: str) -> _Any:
+
+def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'agreement' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

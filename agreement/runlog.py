@@ -1,0 +1,400 @@
+"""The on-disk layout of a training run, its atomic writers, and ``load_log``.
+
+This module does not import torch: analysis code reads logs with numpy and pyarrow only.
+
+Layout of ``RUN_DIR``
+---------------------
+``run.json``
+    ``{"format": "agreement-run/1", "settings": {...}, "meta": {...}}``. ``settings`` is
+    everything that determines the results (the resolved preset: dataset, architecture,
+    every hyper-parameter; number of models K, base seed and the per-model seeds, limit,
+    train-pass mode, AMP, channels-last, batched mode); a second run into the same directory must
+    have identical settings (or ``force``). ``meta`` is informative: the dataset
+    description from the ``imstats`` reader, class names, split sizes, library versions,
+    device, start time.
+``examples/<split>.parquet``
+    One row per example in *position* order (0..N-1): ``position`` (int32), ``id``
+    (string, the ``imstats`` example id), ``label`` (int16 class index, or
+    list<int16> of the present classes for multi-label). With random labels the train
+    split also has ``original_label`` (int16) and ``corrupted`` (bool); ``label`` is the
+    target that was trained on and scored against.
+``log/<split>/model_<k>/epoch_<t>.parquet``
+    Model k (0-based) after epoch t (1-based): one row per example, row i = position i:
+    ``correct`` (bool) and ``pred`` (the predicted class index as uint8 when there are at
+    most 256 classes, else uint16; for multi-label, list<uint16> of the classes whose
+    logit is > 0, i.e. sigmoid > 0.5). Zstandard-compressed Parquet: booleans are
+    bit-packed, so ``correct`` costs at most 1 bit per value plus page headers, usually
+    less after compression.
+``metrics/model_<k>.parquet``
+    One row per *finished* epoch of model k: ``epoch``, ``lr`` (learning rate of the
+    epoch's first batch), ``train_loss``, ``train_accuracy`` (from the logged train pass),
+    ``test_loss``, ``test_accuracy``, ``seconds`` (wall time of the epoch). This file is
+    the commit record: an epoch counts only once its row is here.
+``status/model_<k>.json``
+    ``{"state": "running" | "finished" | "failed", "epoch": last finished, "message": ...}``;
+    a model stopped by a non-finite loss is ``failed`` with the reason.
+``checkpoints/model_<k>/epoch_<t>.pt``
+    Model, optimiser (and AMP scaler) state after epoch t, saved with ``torch.save`` and
+    read with ``torch.load(weights_only=True)``. Only the last finished epoch's checkpoint
+    is kept unless ``keep_checkpoints``.
+
+Every file is written under a temporary name in its folder and renamed into place
+(``os.replace``), so a killed run never leaves a truncated file under a final name. Per
+epoch the order is: log files, checkpoint, metrics row (the commit), then older
+checkpoints are deleted (in batched mode, only once every model has committed the epoch).
+A run killed anywhere resumes from the last committed epoch:
+uncommitted log files are overwritten by the re-run epoch (which draws the same batches,
+crops and seeds), and ``load_log`` never reads an epoch whose metrics row is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from agreement.log import SplitLog
+
+FORMAT = "agreement-run/1"
+_COMPRESSION = "zstd"
+
+METRICS_SCHEMA = pa.schema(
+    [
+        ("epoch", pa.int32()),
+        ("lr", pa.float64()),
+        ("train_loss", pa.float64()),
+        ("train_accuracy", pa.float64()),
+        ("test_loss", pa.float64()),
+        ("test_accuracy", pa.float64()),
+        ("seconds", pa.float64()),
+    ]
+)
+
+
+class RunLogError(ValueError):
+    """A run directory is missing files or holds inconsistent ones."""
+
+
+# -- paths ------------------------------------------------------------------------------
+
+
+def run_json(run_dir: Path) -> Path:
+    return Path(run_dir) / "run.json"
+
+
+def examples_path(run_dir: Path, split: str) -> Path:
+    return Path(run_dir) / "examples" / f"{split}.parquet"
+
+
+def epoch_log_path(run_dir: Path, split: str, k: int, epoch: int) -> Path:
+    return Path(run_dir) / "log" / split / f"model_{k}" / f"epoch_{epoch}.parquet"
+
+
+def metrics_path(run_dir: Path, k: int) -> Path:
+    return Path(run_dir) / "metrics" / f"model_{k}.parquet"
+
+
+def status_path(run_dir: Path, k: int) -> Path:
+    return Path(run_dir) / "status" / f"model_{k}.json"
+
+
+def checkpoint_path(run_dir: Path, k: int, epoch: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"model_{k}" / f"epoch_{epoch}.pt"
+
+
+def prune_checkpoints(run_dir: Path, k: int, keep_epoch: int) -> None:
+    """Delete model k's checkpoints other than ``keep_epoch`` (and stale temporary files)."""
+    folder = Path(run_dir) / "checkpoints" / f"model_{k}"
+    if folder.is_dir():
+        for f in folder.iterdir():
+            if f.name != f"epoch_{keep_epoch}.pt" and (f.suffix in (".pt", ".tmp")):
+                f.unlink(missing_ok=True)
+
+
+# -- atomic writers ---------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: Path, obj: Any) -> None:
+    def w(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write("\n")
+
+    atomic_write(path, w)
+
+
+def write_parquet(path: Path, table: pa.Table, **options: Any) -> None:
+    """Write ``table`` as zstd-compressed Parquet, atomically."""
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression=_COMPRESSION, **options))
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _label_array(labels: np.ndarray, multilabel: bool) -> pa.Array:
+    if multilabel:
+        return pa.array(
+            [np.flatnonzero(row).astype(np.int16) for row in labels], pa.list_(pa.int16())
+        )
+    return pa.array(np.asarray(labels, dtype=np.int16))
+
+
+def write_examples(
+    run_dir: Path,
+    split: str,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    multilabel: bool,
+    original_labels: np.ndarray | None = None,
+    corrupted: np.ndarray | None = None,
+) -> None:
+    cols = {
+        "position": pa.array(np.arange(len(ids), dtype=np.int32)),
+        "id": pa.array([str(i) for i in ids], pa.string()),
+        "label": _label_array(labels, multilabel),
+    }
+    if original_labels is not None:
+        cols["original_label"] = _label_array(original_labels, multilabel)
+        cols["corrupted"] = pa.array(np.asarray(corrupted, dtype=bool))
+    table = pa.table(cols).replace_schema_metadata({"split": split, "multilabel": str(multilabel)})
+    write_parquet(examples_path(run_dir, split), table)
+
+
+def pred_type(n_classes: int) -> pa.DataType:
+    return pa.uint8() if n_classes <= 256 else pa.uint16()
+
+
+def write_epoch_log(
+    run_dir: Path,
+    split: str,
+    k: int,
+    epoch: int,
+    correct: np.ndarray,
+    pred: np.ndarray,
+    n_classes: int,
+    multilabel: bool,
+) -> Path:
+    """Write one (split, model, epoch) log: ``correct`` (N,) bool and ``pred``.
+
+    ``pred`` is (N,) class indices, or (N, C) bool label sets for multi-label.
+    """
+    if multilabel:
+        pred_arr = pa.array(
+            [np.flatnonzero(row).astype(np.uint16) for row in pred], pa.list_(pa.uint16())
+        )
+    else:
+        t = pred_type(n_classes)
+        pred_arr = pa.array(np.asarray(pred).astype(t.to_pandas_dtype()), t)
+    table = pa.table({"correct": pa.array(np.asarray(correct, dtype=bool)), "pred": pred_arr})
+    table = table.replace_schema_metadata(
+        {"split": split, "model": str(k), "epoch": str(epoch), "format": FORMAT}
+    )
+    path = epoch_log_path(run_dir, split, k, epoch)
+    # min/max statistics of a bool column are useless and cost bytes in every page header
+    write_parquet(path, table, write_statistics=False)
+    return path
+
+
+def read_metrics(run_dir: Path, k: int) -> pa.Table:
+    """The committed epochs of model k (empty table when none)."""
+    p = metrics_path(run_dir, k)
+    if not p.exists():
+        return METRICS_SCHEMA.empty_table()
+    return pq.read_table(p)
+
+
+def commit_epoch(run_dir: Path, k: int, row: dict[str, float]) -> None:
+    """Append (or replace) the metrics row of ``row['epoch']``: the epoch's commit."""
+    old = read_metrics(run_dir, k).to_pylist()
+    rows = [r for r in old if r["epoch"] < row["epoch"]] + [row]
+    write_parquet(metrics_path(run_dir, k), pa.Table.from_pylist(rows, schema=METRICS_SCHEMA))
+
+
+def finished_epoch(run_dir: Path, k: int) -> int:
+    """Last committed epoch of model k (0 when none)."""
+    epochs = read_metrics(run_dir, k).column("epoch").to_pylist()
+    return max(epochs, default=0)
+
+
+def read_status(run_dir: Path, k: int) -> dict[str, Any]:
+    p = status_path(run_dir, k)
+    return read_json(p) if p.exists() else {"state": "pending", "epoch": 0, "message": ""}
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The contents of ``RUN_DIR/run.json``; RunLogError when it is missing."""
+    p = run_json(Path(run_dir))
+    if not p.exists():
+        raise RunLogError(
+            f"{str(run_dir)!r} is not a training run: {p.name} is missing. Pass the RUN_DIR "
+            "given to `agreement train --out`."
+        )
+    return read_json(p)
+
+
+def load_metrics(run_dir: str | os.PathLike[str]) -> pa.Table:
+    """Per-epoch metrics of every model in one table, with a ``model`` column."""
+    run = load_run(run_dir)
+    tables = []
+    for k in range(run["settings"]["models"]):
+        t = read_metrics(Path(run_dir), k)
+        tables.append(t.add_column(0, "model", pa.array([k] * len(t), pa.int32())))
+    return pa.concat_tables(tables)
+
+
+def load_log(
+    run_dir: str | os.PathLike[str], splits: list[str] | None = None
+) -> dict[str, SplitLog]:
+    """Read a run's correctness log.
+
+    Parameters
+    ----------
+    run_dir : path
+        A directory written by :func:`agreement.train.train`.
+    splits : list of str, optional
+        Splits to read (default: all, usually ``train`` and ``test``).
+
+    Returns
+    -------
+    dict of str to SplitLog
+        Per split: ids, labels, ``correct`` (K, E, N) bool, ``pred`` (K, E, N) int64 or
+        (K, E, N, C) bool, ``epochs`` 1..E where E is the last epoch any model finished,
+        ``logged`` (K, E) False where a model has no finished epoch (stopped early or not
+        yet there), and the run metadata in ``meta``.
+
+    Examples
+    --------
+    >>> logs = load_log("runs/sample")  # doctest: +SKIP
+    >>> logs["test"].correct.shape  # doctest: +SKIP
+    (5, 8, 1000)
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    settings = run["settings"]
+    n_models = int(settings["models"])
+    multilabel = bool(run["meta"]["multilabel"])
+    n_classes = len(run["meta"]["classes"])
+    finished = [
+        read_metrics(run_dir, k).column("epoch").to_numpy().astype(np.int64)
+        for k in range(n_models)
+    ]
+    n_epochs = int(max((f.max() for f in finished if len(f)), default=0))
+    epochs = np.arange(1, n_epochs + 1, dtype=np.int64)
+    meta = {
+        **run["meta"],
+        "settings": settings,
+        "status": [read_status(run_dir, k) for k in range(n_models)],
+    }
+    if splits is None:
+        splits = sorted(p.stem for p in (run_dir / "examples").glob("*.parquet"))
+    out = {}
+    for split in splits:
+        ex_path = examples_path(run_dir, split)
+        if not ex_path.exists():
+            raise RunLogError(f"split {split!r} is not in run {str(run_dir)!r} ({ex_path} missing)")
+        ex = pq.read_table(ex_path)
+        ids = np.asarray(ex.column("id").to_pylist(), dtype=str)
+        n = len(ids)
+        if multilabel:
+            labels = _sets_to_bool(ex.column("label"), n, n_classes)
+            pred = np.zeros((n_models, n_epochs, n, n_classes), dtype=bool)
+        else:
+            labels = ex.column("label").to_numpy().astype(np.int64)
+            pred = np.full((n_models, n_epochs, n), -1, dtype=np.int64)
+        correct = np.zeros((n_models, n_epochs, n), dtype=bool)
+        logged = np.zeros((n_models, n_epochs), dtype=bool)
+        for k in range(n_models):
+            for t in finished[k]:
+                path = epoch_log_path(run_dir, split, k, int(t))
+                if not path.exists():
+                    raise RunLogError(
+                        f"run {str(run_dir)!r}: epoch {t} of model {k} is marked finished but "
+                        f"{path} is missing; the run directory was modified"
+                    )
+                tab = pq.read_table(path)
+                if len(tab) != n:
+                    raise RunLogError(f"{path} has {len(tab)} rows; the split has {n} examples")
+                correct[k, t - 1] = tab.column("correct").to_numpy(zero_copy_only=False)
+                if multilabel:
+                    pred[k, t - 1] = _sets_to_bool(tab.column("pred"), n, n_classes)
+                else:
+                    pred[k, t - 1] = tab.column("pred").to_numpy()
+                logged[k, t - 1] = True
+        out[split] = SplitLog(
+            split=split,
+            ids=ids,
+            labels=labels,
+            correct=correct,
+            epochs=epochs,
+            pred=pred,
+            logged=logged,
+            multilabel=multilabel,
+            meta=meta,
+        )
+    return out
+
+
+def _sets_to_bool(column: pa.ChunkedArray, n: int, n_classes: int) -> np.ndarray:
+    """list<int> column of label sets -> (N, C) bool."""
+    arr = column.combine_chunks()
+    offsets = arr.offsets.to_numpy()
+    values = arr.values.to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.repeat(np.arange(n), np.diff(offsets))
+    out = np.zeros((n, n_classes), dtype=bool)
+    out[rows, values] = True
+    return out
+
+
+def correctness_bits(run_dir: str | os.PathLike[str]) -> dict[str, float]:
+    """Measured on-disk cost of ``correct``, in bits per (model, epoch, example).
+
+    Returns ``column``: compressed size of the ``correct`` column chunks (data pages with
+    their headers) over all log files; ``file``: whole log files (``correct`` + ``pred`` +
+    Parquet footers), both divided by the number of logged values.
+    """
+    run_dir = Path(run_dir)
+    col_bytes = file_bytes = values = 0
+    for path in (run_dir / "log").rglob("epoch_*.parquet"):
+        md = pq.ParquetFile(path).metadata
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for c in range(rg.num_columns):
+                if rg.column(c).path_in_schema == "correct":
+                    col_bytes += rg.column(c).total_compressed_size
+        values += md.num_rows
+        file_bytes += path.stat().st_size
+    if values == 0:
+        raise RunLogError(f"run {str(run_dir)!r} has no log files yet")
+    return {"column": 8 * col_bytes / values, "file": 8 * file_bytes / values, "values": values}

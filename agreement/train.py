@@ -1,0 +1,639 @@
+"""Train K classifiers on the same data with different seeds, logging per-example correctness.
+
+``train("sample", models=5, out="runs/sample")`` trains the models one after another (or
+only those in ``only``, so that several processes, one per GPU, can share a run
+directory) and writes the layout documented in :mod:`agreement.runlog`.
+
+Per model k and epoch t:
+
+1. the training pass, in train mode on augmented (randomly cropped) batches; unless
+   ``train_eval_pass``, the outputs computed *before* the optimiser step give the logged
+   train correctness and prediction (the paper's way);
+2. with ``train_eval_pass``, a clean eval pass over the train split (center crops) gives
+   them instead;
+3. an eval pass over the test split, always;
+4. log files, checkpoint, metrics row (the commit), each written atomically.
+
+Seeds: model k's seed is drawn from ``numpy.random.SeedSequence(seed).spawn(K)[k]``; it
+seeds the initialisation, and with the epoch number the shuffling, the crops and torch's
+generator for that epoch, so a resumed run reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from agreement import __version__
+from agreement import runlog as rl
+from agreement.data import Dataset, SplitData, Transform, batches, load_dataset
+from agreement.models import build_model
+from agreement.presets import Preset, get_preset
+
+logger = logging.getLogger(__name__)
+
+AMP_MODES = ("none", "bf16", "fp16")
+Hook = Callable[[int, int, str], None]
+
+
+class RunSettingsError(ValueError):
+    """The run directory holds a run with different settings (use force to replace it)."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing or cannot be read; the log files are left as they are."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """A model's training loss became NaN or infinite; that model is stopped."""
+
+
+def model_seeds(seed: int, models: int) -> list[int]:
+    """The per-model seeds derived from the run's ``seed`` (32-bit integers)."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(models)]
+
+
+def _epoch_seed(model_seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([model_seed, epoch, 7]).generate_state(1)[0])
+
+
+def lr_at(p: Preset, epoch0: int, step: int, steps_per_epoch: int) -> float:
+    """Learning rate of batch ``step`` in 0-based epoch ``epoch0`` under ``p.schedule``."""
+    if p.schedule == "constant":
+        return p.lr
+    if p.schedule == "cosine":
+        return p.eta_min + (p.lr - p.eta_min) * (1 + math.cos(math.pi * epoch0 / p.epochs)) / 2
+    if p.schedule == "step":
+        return p.lr * p.gamma ** (epoch0 // p.step_size)
+    # one-cycle (per batch): lr/25 -> lr over pct_start of the steps, then -> lr/25/1e4
+    total = p.epochs * steps_per_epoch
+    it = epoch0 * steps_per_epoch + step
+    warm = max(1.0, p.pct_start * total)
+    start, low = p.lr / 25.0, p.lr / 25.0 / 1e4
+    if it < warm:
+        a, b, f = start, p.lr, it / warm
+    else:
+        a, b, f = p.lr, low, min(1.0, (it - warm) / max(1.0, total - 1 - warm))
+    return b + (a - b) * (1 + math.cos(math.pi * f)) / 2
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but torch sees no CUDA GPU; use 'cpu'")
+    return dev
+
+
+def train(
+    preset: str | Preset,
+    *,
+    out: str | Path,
+    root: str | Path | None = None,
+    models: int = 5,
+    device: str = "auto",
+    limit: int | None = None,
+    seed: int = 0,
+    train_eval_pass: bool = False,
+    amp: str = "none",
+    channels_last: bool = False,
+    num_workers: int = 0,
+    threads: int | None = None,
+    keep_checkpoints: bool = False,
+    batched: bool = False,
+    only: list[int] | None = None,
+    force: bool = False,
+    hook: Hook | None = None,
+    progress: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> Path:
+    """Train ``models`` networks with the settings of ``preset`` and log their correctness.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        A name from :data:`agreement.presets.PRESETS` (``cifar10``, ``voc``, ``imagenet``,
+        ``kth-tips2b``, ``random-labels``, ``fashion-mnist``, ``sample``) or a Preset.
+    out : path
+        The run directory (created). Re-running the same call resumes it.
+    root : path, optional
+        Dataset root passed to the ``imstats`` reader (default: its usual locations).
+    models : int
+        K, the number of networks.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        ``auto`` picks CUDA when present.
+    limit : int, optional
+        Keep the first ``limit`` examples of each split (for tests and quick looks).
+    seed : int
+        Base seed; model k's seed is derived from it (see :func:`model_seeds`).
+    train_eval_pass : bool
+        Log train correctness from a clean eval pass instead of the training pass.
+    amp : {"none", "bf16", "fp16"}
+        Mixed precision (autocast; fp16 uses a gradient scaler and needs CUDA).
+    channels_last : bool
+        Use the channels-last memory format (helps convolutions on recent GPUs).
+    num_workers : int
+        Data-loading worker processes for readers that decode files.
+    threads : int, optional
+        torch's CPU threads during this call. Default: 1 for LeNet5 on the CPU (its small
+        operations gain nothing from intra-op threads and lose up to 7x on a busy CPU),
+        torch's own setting otherwise.
+    keep_checkpoints : bool
+        Keep every epoch's checkpoint instead of only the last one.
+    batched : bool
+        Train the models together as one vmapped computation (:mod:`agreement.batched`);
+        the logs agree in meaning with the sequential mode, not bit for bit.
+    only : list of int, optional
+        Train only these model indices (several processes can share one run directory).
+    force : bool
+        Replace a run of different settings found in ``out``.
+    hook : callable, optional
+        ``hook(k, epoch, stage)`` called at ``"after_log"``, ``"after_checkpoint"`` and
+        ``"after_commit"``; for tests (an exception there simulates a kill).
+    progress : callable, optional
+        Receives one line per model epoch (default: the ``agreement.train`` logger).
+    **overrides
+        Any :class:`~agreement.presets.Preset` field: ``epochs``, ``batch_size``, ``arch``,
+        ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``schedule``, ...
+
+    Returns
+    -------
+    pathlib.Path
+        The run directory; read it with :func:`agreement.load_log`.
+
+    Examples
+    --------
+    >>> run = train("sample", models=2, out="runs/demo", limit=200, epochs=2)  # doctest: +SKIP
+    """
+    p = get_preset(preset, **overrides)
+    if models < 1:
+        raise ValueError(f"models must be >= 1; got {models}")
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}; got {amp!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 or None; got {threads}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 or None; got {limit}")
+    dev = resolve_device(device)
+    if amp == "fp16" and dev.type != "cuda":
+        raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' or 'none' on the CPU")
+    indices = list(range(models)) if only is None else sorted(set(only))
+    if any(not 0 <= k < models for k in indices):
+        raise ValueError(f"only must hold model indices in 0..{models - 1}; got {only}")
+    say = progress or logger.info
+    run_dir = Path(out)
+    seeds = model_seeds(seed, models)
+    settings = {
+        "preset": p.to_dict(),
+        "models": models,
+        "seed": seed,
+        "model_seeds": seeds,
+        "limit": limit,
+        "train_eval_pass": train_eval_pass,
+        "amp": amp,
+        "channels_last": channels_last,
+        "batched": batched,
+    }
+    # read the data first: a missing dataset must not cost an existing run (with force)
+    data = load_dataset(p, None if root is None else str(root), limit=limit)
+    _claim_run_dir(run_dir, settings, force)
+    old_threads = torch.get_num_threads()
+    if threads is None and dev.type == "cpu" and p.arch == "lenet5":
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        if not rl.run_json(run_dir).exists():
+            _write_run(run_dir, settings, data, dev)
+        ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
+        if batched:
+            from agreement.batched import train_batched
+
+            train_batched(ctx, indices, seeds, keep_checkpoints)
+        else:
+            _train_all(ctx, indices, seeds, keep_checkpoints)
+    finally:
+        torch.set_num_threads(old_threads)
+    return run_dir
+
+
+def _train_all(ctx: _Context, indices: list[int], seeds: list[int], keep_checkpoints: bool) -> None:
+    run_dir, say = ctx.run_dir, ctx.say
+    for k in indices:
+        status = rl.read_status(run_dir, k)
+        if status["state"] == "failed":
+            say(f"model {k}: skipped, it failed earlier: {status['message']}")
+            continue
+        try:
+            _train_model(ctx, k, seeds[k], keep_checkpoints)
+        except NonFiniteLoss as e:
+            epoch = rl.finished_epoch(run_dir, k)
+            rl.write_json(
+                rl.status_path(run_dir, k), {"state": "failed", "epoch": epoch, "message": str(e)}
+            )
+            say(str(e))
+
+
+@dataclasses.dataclass
+class _Context:
+    p: Preset
+    data: Dataset
+    dev: torch.device
+    run_dir: Path
+    settings: dict[str, Any]
+    amp: str
+    channels_last: bool
+    num_workers: int
+    hook: Hook | None
+    say: Callable[[str], None]
+
+
+def _normalised(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
+
+
+def _claim_run_dir(run_dir: Path, settings: dict[str, Any], force: bool) -> None:
+    """Refuse a directory holding another run (unless force, which clears it)."""
+    ours = ("run.json", "examples", "log", "metrics", "status", "checkpoints")
+    if rl.run_json(run_dir).exists():
+        old = rl.read_json(rl.run_json(run_dir)).get("settings", {})
+        new = _normalised(settings)
+        if old == new:
+            return
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if "preset" in diff:
+            po, pn = old.get("preset", {}), new["preset"]
+            diff.remove("preset")
+            diff += [f"preset.{k}" for k in sorted(set(po) | set(pn)) if po.get(k) != pn.get(k)]
+        if not force:
+            changes = "; ".join(f"{d}: {_lookup(old, d)!r} -> {_lookup(new, d)!r}" for d in diff)
+            raise RunSettingsError(
+                f"{str(run_dir)!r} holds a run with different settings ({changes}). "
+                "Use another --out directory, or --force to delete that run and start over."
+            )
+    elif run_dir.exists() and any(run_dir.iterdir()) and not force:
+        raise RunSettingsError(
+            f"{str(run_dir)!r} is not empty and holds no run (no run.json); choose an empty or "
+            "new --out directory, or --force to train there anyway"
+        )
+    if force:
+        for name in ours:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
+def _lookup(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def _write_run(run_dir: Path, settings: dict[str, Any], data: Dataset, dev: torch.device) -> None:
+    for name, split in data.splits().items():
+        rl.write_examples(
+            run_dir,
+            name,
+            split.ids,
+            split.labels,
+            data.multilabel,
+            split.original_labels,
+            split.corrupted,
+        )
+    meta = {
+        "dataset": data.description,
+        "classes": data.classes,
+        "multilabel": data.multilabel,
+        "splits": {name: {"split": s.split, "n": len(s)} for name, s in data.splits().items()},
+        "versions": {
+            "agreement": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "pyarrow": pa.__version__,
+            "python": platform.python_version(),
+        },
+        "device": _device_name(dev),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    rl.write_json(rl.run_json(run_dir), {"format": rl.FORMAT, "settings": settings, "meta": meta})
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _build(ctx: _Context, model_seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    p = ctx.p
+    torch.manual_seed(model_seed)
+    net = build_model(p.arch, len(ctx.data.classes), p.in_channels, p.input_size).to(ctx.dev)
+    if ctx.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if p.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            net.parameters(),
+            lr=p.lr,
+            momentum=p.momentum,
+            nesterov=p.nesterov,
+            weight_decay=p.weight_decay,
+        )
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    return net, opt
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint {path} is missing although its epoch is recorded as finished; the log "
+            "is intact. Restore the file, or rerun with --force to start the run over."
+        )
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises several types for damaged files
+        # torch's own text for a damaged file suggests weights_only=False: not shown here
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read as a weights-only torch checkpoint "
+            f"({type(e).__name__}); it is damaged or not a checkpoint of this program. The "
+            "log files are intact. Restore the file, or rerun with --force to start over."
+        ) from e
+    if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
+        raise CheckpointError(f"checkpoint {path} lacks model/optimizer/epoch entries")
+    return state
+
+
+class _Scorer:
+    """Loss and per-example correctness/prediction for single- or multi-label outputs."""
+
+    def __init__(self, multilabel: bool):
+        self.multilabel = multilabel
+        self.loss = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+
+    def targets(self, split: SplitData, dev: torch.device) -> torch.Tensor:
+        t = torch.from_numpy(np.asarray(split.labels))
+        return (t.float() if self.multilabel else t.long()).to(dev)
+
+    def score(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.multilabel:
+            pred = out > 0  # sigmoid(out) > 0.5
+            return (pred == y.bool()).all(1), pred
+        pred = out.argmax(1)
+        return pred == y, pred
+
+
+def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool) -> None:
+    p, dev, run_dir = ctx.p, ctx.dev, ctx.run_dir
+    start = rl.finished_epoch(run_dir, k)
+    if start >= p.epochs:
+        if rl.read_status(run_dir, k)["state"] != "finished":
+            rl.write_json(rl.status_path(run_dir, k), _status("finished", start))
+        ctx.say(f"model {k}: already finished ({start} epochs)")
+        if not keep_checkpoints:
+            rl.prune_checkpoints(run_dir, k, start)
+        return
+    net, opt = _build(ctx, model_seed)
+    scaler = torch.amp.GradScaler("cuda") if ctx.amp == "fp16" else None
+    if start > 0:
+        state = load_checkpoint(rl.checkpoint_path(run_dir, k, start), dev)
+        if int(state["epoch"]) != start:
+            raise CheckpointError(
+                f"checkpoint of model {k} holds epoch {state['epoch']} but epoch {start} is the "
+                "last finished one; rerun with --force to start over"
+            )
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        ctx.say(f"model {k}: resuming after epoch {start}")
+    scorer = _Scorer(ctx.data.multilabel)
+    transform = Transform(p)
+    train_split, test_split = ctx.data.train, ctx.data.test
+    y_train, y_test = scorer.targets(train_split, dev), scorer.targets(test_split, dev)
+    steps = math.ceil(len(train_split) / p.batch_size)
+    autocast = _autocast(ctx)
+    rl.write_json(rl.status_path(run_dir, k), _status("running", start))
+    for epoch in range(start + 1, p.epochs + 1):
+        t0 = time.perf_counter()
+        torch.manual_seed(_epoch_seed(model_seed, epoch))
+        net.train()
+        n = len(train_split)
+        correct = torch.zeros(n, dtype=torch.bool, device=dev)
+        pred = _pred_buffer(n, ctx.data, dev)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        first_lr = None
+        for i, (x, pos) in enumerate(
+            batches(
+                train_split,
+                transform,
+                batch_size=p.batch_size,
+                train=True,
+                seed=model_seed,
+                epoch=epoch,
+                num_workers=ctx.num_workers,
+            )
+        ):
+            lr = lr_at(p, epoch - 1, i, steps)
+            first_lr = lr if first_lr is None else first_lr
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, pos = _to_device(x, ctx), pos.to(dev, non_blocking=True)
+            y = y_train[pos]
+            with autocast:
+                out = net(x)
+                loss = scorer.loss(out, y)
+            c, pr = scorer.score(out.detach(), y)  # before the optimiser step
+            correct[pos], pred[pos] = c, pr
+            loss_sum += loss.detach().double() * len(pos)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+        train_loss = float(loss_sum) / n
+        if not math.isfinite(train_loss):
+            raise NonFiniteLoss(
+                f"model {k}: the training loss became {train_loss} in epoch {epoch}; this model "
+                f"is stopped and its log keeps epochs 1..{epoch - 1} (the other models go on). "
+                "Lower the learning rate (--lr) or check the data."
+            )
+        if ctx.settings["train_eval_pass"]:
+            correct, pred, train_loss = _evaluate(ctx, net, train_split, y_train, scorer, transform)
+        te_correct, te_pred, test_loss = _evaluate(ctx, net, test_split, y_test, scorer, transform)
+        ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}
+        if scaler is not None:
+            ckpt["scaler"] = scaler.state_dict()
+        _write_epoch(ctx, k, epoch, (correct, pred), (te_correct, te_pred), ckpt)
+        row = _metrics_row(epoch, first_lr or p.lr, train_loss, correct, test_loss, te_correct, t0)
+        _commit(ctx, k, row, delete_previous=not keep_checkpoints)
+
+
+def _write_epoch(
+    ctx: _Context,
+    k: int,
+    epoch: int,
+    train_log: tuple[torch.Tensor, torch.Tensor],
+    test_log: tuple[torch.Tensor, torch.Tensor],
+    ckpt: dict[str, Any],
+) -> None:
+    """Steps 1-2 of an epoch's record: both splits' log files, then the checkpoint."""
+    n_classes = len(ctx.data.classes)
+    for name, (c, pr) in (("train", train_log), ("test", test_log)):
+        rl.write_epoch_log(
+            ctx.run_dir, name, k, epoch, c.cpu().numpy(), pr.cpu().numpy(), n_classes,
+            ctx.data.multilabel,
+        )  # fmt: skip
+    _call(ctx, k, epoch, "after_log")
+    rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
+    _call(ctx, k, epoch, "after_checkpoint")
+
+
+def _metrics_row(
+    epoch: int,
+    lr: float,
+    train_loss: float,
+    correct: torch.Tensor,
+    test_loss: float,
+    te_correct: torch.Tensor,
+    t0: float,
+) -> dict[str, float]:
+    return {
+        "epoch": epoch,
+        "lr": float(lr),
+        "train_loss": train_loss,
+        "train_accuracy": float(correct.float().mean()),
+        "test_loss": test_loss,
+        "test_accuracy": float(te_correct.float().mean()),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _commit(ctx: _Context, k: int, row: dict[str, float], delete_previous: bool) -> None:
+    """Step 3: the metrics row (the commit), then status; older checkpoints are deleted."""
+    epoch, epochs = int(row["epoch"]), ctx.p.epochs
+    rl.commit_epoch(ctx.run_dir, k, row)
+    if delete_previous:
+        rl.prune_checkpoints(ctx.run_dir, k, epoch)
+    rl.write_json(
+        rl.status_path(ctx.run_dir, k), _status("finished" if epoch == epochs else "running", epoch)
+    )
+    ctx.say(
+        f"model {k} epoch {epoch}/{epochs}: loss {row['train_loss']:.4f} "
+        f"train acc {row['train_accuracy']:.4f} test acc {row['test_accuracy']:.4f} "
+        f"lr {row['lr']:.3g} ({row['seconds']:.1f} s)"
+    )
+    _call(ctx, k, epoch, "after_commit")
+
+
+def _status(state: str, epoch: int) -> dict[str, Any]:
+    return {"state": state, "epoch": epoch, "message": ""}
+
+
+def _call(ctx: _Context, k: int, epoch: int, stage: str) -> None:
+    if ctx.hook is not None:
+        ctx.hook(k, epoch, stage)
+
+
+def _autocast(ctx: _Context) -> Any:
+    if ctx.amp == "none":
+        return nullcontext()
+    dtype = torch.bfloat16 if ctx.amp == "bf16" else torch.float16
+    return torch.autocast(device_type=ctx.dev.type, dtype=dtype)
+
+
+def _to_device(x: torch.Tensor, ctx: _Context) -> torch.Tensor:
+    if ctx.dev.type == "cuda":
+        x = x.pin_memory().to(ctx.dev, non_blocking=True)
+    if ctx.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _pred_buffer(n: int, data: Dataset, dev: torch.device) -> torch.Tensor:
+    if data.multilabel:
+        return torch.zeros((n, len(data.classes)), dtype=torch.bool, device=dev)
+    return torch.zeros(n, dtype=torch.long, device=dev)
+
+
+@torch.no_grad()
+def _evaluate(
+    ctx: _Context,
+    net: nn.Module,
+    split: SplitData,
+    y_all: torch.Tensor,
+    scorer: _Scorer,
+    transform: Transform,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Eval-mode pass over ``split`` in order with center crops: correct, pred, mean loss."""
+    net.eval()
+    n = len(split)
+    correct = torch.zeros(n, dtype=torch.bool, device=ctx.dev)
+    pred = _pred_buffer(n, ctx.data, ctx.dev)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.dev)
+    with _autocast(ctx):
+        for x, pos in batches(
+            split,
+            transform,
+            batch_size=ctx.p.batch_size,
+            train=False,
+            seed=0,
+            epoch=0,
+            num_workers=ctx.num_workers,
+        ):
+            x, pos = _to_device(x, ctx), pos.to(ctx.dev)
+            out = net(x)
+            y = y_all[pos]
+            c, pr = scorer.score(out, y)
+            correct[pos], pred[pos] = c, pr
+            loss_sum += scorer.loss(out.float(), y).double() * len(pos)
+    return correct, pred, float(loss_sum) / n
+
+
+def evaluate_checkpoint(run_dir: str | Path, k: int, epoch: int, split: str = "test") -> np.ndarray:
+    """Recompute model k's correctness on ``split`` from its epoch checkpoint (CPU).
+
+    An independent check of the log (needs ``keep_checkpoints`` for past epochs).
+    """
+    run_dir = Path(run_dir)
+    run = rl.load_run(run_dir)
+    s = run["settings"]
+    p = get_preset(
+        Preset(
+            **{**s["preset"], "mean": tuple(s["preset"]["mean"]), "std": tuple(s["preset"]["std"])}
+        )
+    )
+    root = run["meta"]["dataset"].get("root")
+    data = load_dataset(p, root, limit=s["limit"])
+    dev = torch.device("cpu")
+    ctx = _Context(p, data, dev, run_dir, s, "none", False, 0, None, logger.info)
+    net, _ = _build(ctx, 0)
+    net.load_state_dict(load_checkpoint(rl.checkpoint_path(run_dir, k, epoch))["model"])
+    scorer = _Scorer(data.multilabel)
+    sd = data.splits()[split]
+    correct, _, _ = _evaluate(ctx, net, sd, scorer.targets(sd, dev), scorer, Transform(p))
+    return correct.numpy()

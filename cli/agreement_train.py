@@ -1,0 +1,165 @@
+"""``agreement train``: K classifiers with per-example correctness logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--set expects KEY=VALUE (e.g. --set gamma=0.2); got {item!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = raw
+    return out
+
+
+@click.command("train")
+@click.option(
+    "--preset",
+    required=True,
+    help="cifar10, voc, imagenet, kth-tips2b, random-labels, fashion-mnist or sample.",
+)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset root (default: the reader's usual places).",
+)
+@click.option(
+    "--models", "-k", type=int, default=5, show_default=True, help="Number of networks K."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory (re-running resumes it).",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--limit", type=int, default=None, help="Use the first N examples of each split.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Base seed of the K model seeds."
+)
+@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=int, default=None, help="Override the batch size.")
+@click.option("--arch", default=None, help="lenet5, vgg16, resnet50 or densenet121.")
+@click.option("--lr", type=float, default=None, help="Override the (peak) learning rate.")
+@click.option("--optimizer", default=None, help="sgd or adam.")
+@click.option("--momentum", type=float, default=None)
+@click.option("--weight-decay", type=float, default=None)
+@click.option("--schedule", default=None, help="constant, cosine, step or onecycle.")
+@click.option(
+    "--random-fraction",
+    type=float,
+    default=None,
+    help="Fraction of train labels replaced at random.",
+)
+@click.option("--label-seed", type=int, default=None, help="Seed drawing the random labels.")
+@click.option(
+    "--set",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other preset field, e.g. --set step_size=20.",
+)
+@click.option(
+    "--train-eval-pass", is_flag=True, help="Log train correctness from a clean eval pass."
+)
+@click.option(
+    "--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True
+)
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format (GPU).")
+@click.option(
+    "--num-workers", type=int, default=0, show_default=True, help="Data-loading processes."
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="torch CPU threads (default: 1 for LeNet5 on the CPU, else torch's default).",
+)
+@click.option("--keep-checkpoints", is_flag=True, help="Keep every epoch's checkpoint.")
+@click.option("--batched", is_flag=True, help="Train the K models as one vmapped computation.")
+@click.option(
+    "--model-index", "only", type=int, multiple=True, help="Train only this model (repeatable)."
+)
+@click.option("--force", is_flag=True, help="Replace a run of different settings in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
+def train_cmd(
+    preset: str,
+    root: Path | None,
+    models: int,
+    out: Path,
+    device: str,
+    limit: int | None,
+    seed: int,
+    extra: tuple[str, ...],
+    train_eval_pass: bool,
+    amp: str,
+    channels_last: bool,
+    num_workers: int,
+    threads: int | None,
+    keep_checkpoints: bool,
+    batched: bool,
+    only: tuple[int, ...],
+    force: bool,
+    quiet: bool,
+    **overrides: object,
+) -> None:
+    """Train K classifiers and log, per epoch and example, whether each was correct.
+
+    Example: agreement train --preset sample --models 5 --out runs/sample
+    """
+    from agreement.runlog import load_metrics, read_status
+    from agreement.train import CheckpointError, train
+    from imstats.dataset import DatasetNotFoundError
+
+    overrides.update(_parse_set(extra))
+    try:
+        run_dir = train(
+            preset,
+            out=out,
+            root=root,
+            models=models,
+            device=device,
+            limit=limit,
+            seed=seed,
+            train_eval_pass=train_eval_pass,
+            amp=amp,
+            channels_last=channels_last,
+            num_workers=num_workers,
+            threads=threads,
+            keep_checkpoints=keep_checkpoints,
+            batched=batched,
+            only=list(only) or None,
+            force=force,
+            progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
+            **overrides,
+        )
+    except (DatasetNotFoundError, KeyError, ValueError) as e:
+        raise click.UsageError(e.args[0] if e.args else str(e)) from e
+    except CheckpointError as e:
+        raise click.ClickException(str(e)) from e
+    metrics = load_metrics(run_dir).to_pylist()
+    failed = []
+    for k in sorted(set(only) or range(models)):
+        status = read_status(run_dir, k)
+        rows = [r for r in metrics if r["model"] == k]
+        last = (
+            f"test accuracy {rows[-1]['test_accuracy']:.4f} after epoch {rows[-1]['epoch']}"
+            if rows
+            else "no epoch"
+        )
+        click.echo(f"model {k}: {status['state']}, {last}")
+        if status["state"] == "failed":
+            failed.append(f"model {k}: {status['message']}")
+    click.echo(f"log: {run_dir}")
+    if failed:
+        raise click.ClickException("some models stopped early:\n" + "\n".join(failed))
