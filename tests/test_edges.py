@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from imstats.stats import _pmi_features as features
 from imstats.stats import _pmi_spectral as spectral
+from tests import naive_edges as naive
 
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
 needs_refs = pytest.mark.skipif(
@@ -66,3 +68,67 @@ def test_border_factors_interior_is_one():
     np.testing.assert_allclose(f[:, 10:30, 10:50], 1.0)
     # vertical-edge orientation (theta = pi/2... index 3) is suppressed at the left border
     assert f[3, 20, 0] < 1e-12
+
+
+def _load_png(name: str) -> np.ndarray:
+    from skimage.io import imread
+
+    img = imread(REFS / f"{name}.png")
+    return np.ascontiguousarray(img[..., :3]) if img.ndim == 3 else img
+
+
+def _max_abs_up_to_sign(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Max abs difference per channel, allowing each channel to be mirrored (x -> 1 - x)."""
+    worst = 0.0
+    for c in range(ref.shape[2]):
+        a, b = ours[..., c], ref[..., c]
+        worst = max(worst, min(np.abs(a - b).max(), np.abs((1 - a) - b).max()))
+    return worst
+
+
+@needs_refs
+@pytest.mark.parametrize("name", ["square", "texture", "astronaut"])
+def test_features_equal_reference(name):
+    rgb = _load_png(name).astype(np.float64) / 255.0
+    for kind, func in (("color", features.color_features), ("var", features.var_features)):
+        ref = np.load(REFS / f"{name}_features_scale2_{kind}.npy")
+        ours = func(rgb)
+        assert ours.shape == ref.shape == (-(-rgb.shape[0] // 2), -(-rgb.shape[1] // 2), 3)
+        assert _max_abs_up_to_sign(ours, ref) < 1e-3, kind
+
+
+def test_lab_matches_skimage_xyz2lab_d50():
+    # the XYZ -> L*a*b* step against scikit-image with its D50 white (0.96422, 1, 0.82521):
+    # the references' white (0.9642, 1, 0.8249) differs by ~3e-4, i.e. < 0.05 L*a*b* units
+    from skimage.color import xyz2lab
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((8, 9, 3))
+    rgb[0, 0] = 1.0
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ features.SRGB_TO_XYZ_D50.T
+    ours = features.rgb_to_lab(rgb)
+    ref = xyz2lab(xyz, illuminant="D50", observer="2")
+    np.testing.assert_allclose(ours, ref, atol=0.05)
+    np.testing.assert_allclose(ours[0, 0], [100.0, 0.0, 0.0], atol=0.05)
+
+
+def test_resize_matrix_matches_plain_loop():
+    for n in (5, 8, 13, 16):
+        m = features.resize_matrix(n).toarray()
+        np.testing.assert_allclose(m, naive.imresize_half_matrix(n), atol=1e-14)
+        np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-14)
+
+
+def test_local_std_matches_plain_loop():
+    rng = np.random.default_rng(3)
+    x = rng.random((7, 9, 2))
+    x[:5, :5, 0] = 0.25  # a flat patch must give exactly 0 in its interior
+    ours = features.local_std(x, 2)
+    np.testing.assert_allclose(ours, naive.local_std(x, 2), atol=1e-13)
+    assert ours[2, 1, 0] == 0.0
+
+
+def test_local_std_too_small():
+    with pytest.raises(ValueError, match="smaller than the variance disk radius"):
+        features.local_std(np.zeros((1, 5, 3)), 2)
