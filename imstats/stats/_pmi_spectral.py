@@ -260,11 +260,14 @@ def generalized_ncuts(
     if solver == "auto":
         solver = "dense" if n <= DENSE_EIG_MAX_NODES or k >= n - 1 else "sparse"
     if solver == "dense":
-        ad = a.toarray() if sp.issparse(a) else np.asarray(a)
-        lhs = np.diag(deg) - ad + 1e-10 * np.eye(n)
-        lhs = 0.5 * (lhs + lhs.T)
-        vals, vecs = scipy.linalg.eigh(lhs, np.diag(deg), subset_by_index=(0, k - 1))
-        return vals, vecs
+        # the same problem in symmetric standard form: D^{-1/2} (D - A + eps I) D^{-1/2}
+        dm = 1.0 / np.sqrt(deg)
+        ad = a.toarray() if sp.issparse(a) else np.array(a, dtype=np.float64)
+        m = -(dm[:, None] * ad * dm[None, :])
+        m[np.diag_indices(n)] += 1.0 + 1e-10 / deg
+        m = 0.5 * (m + m.T)
+        vals, us = scipy.linalg.eigh(m, subset_by_index=(0, k - 1), driver="evr")
+        return vals, us * dm[:, None]
     if solver != "sparse":
         raise ValueError(f"solver must be 'auto', 'dense' or 'sparse'; got {solver!r}.")
     # D^{-1/2} (D - A + eps I) D^{-1/2} u = lambda u, v = D^{-1/2} u
