@@ -60,3 +60,49 @@ def local_std(x: np.ndarray, radius: int) -> np.ndarray:
                 ]
                 out[y, xx, ch] = np.std(vals, ddof=1)
     return out
+
+
+def kde(samples: np.ndarray, queries: np.ndarray, h: float) -> np.ndarray:
+    """Epanechnikov product KDE, brute force over every sample, one query at a time."""
+    n, d = samples.shape
+    out = np.zeros(len(queries))
+    for qi, q in enumerate(queries):
+        total = 0.0
+        for s in samples:
+            prod = 1.0
+            for k in range(d):
+                u = (q[k] - s[k]) / h
+                prod *= 0.75 / h * max(0.0, 1.0 - u * u)
+            total += prod
+        out[qi] = total / n
+    return out
+
+
+def affinity(feats: np.ndarray, samples: np.ndarray, h: float, radius: int, rho: float, reg: float):
+    """Dense PMI affinity of every pixel pair within ``radius``, plain loops.
+
+    ``samples`` (m, 6) are the (quirk-swapped) density samples. The joint density is taken
+    at the quirk-swapped pair, the marginals at each pixel's own features.
+    """
+    hh, ww, c = feats.shape
+    n = hh * ww
+    marg_samples = np.concatenate([samples[:, :c], samples[:, c:]], axis=0)
+    flat = feats.reshape(n, c)
+    marg = kde(marg_samples, flat, h)
+    w = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            yi, xi = divmod(i, ww)
+            yj, xj = divmod(j, ww)
+            d2 = (yi - yj) ** 2 + (xi - xj) ** 2
+            if not 0 < d2 <= radius * radius:
+                continue
+            # the earlier pixel (row-major) is "a"
+            a, b = (flat[i], flat[j]) if i < j else (flat[j], flat[i])
+            q = np.concatenate([a, b])
+            if q[0] < q[c]:
+                q[0], q[c] = q[c], q[0]
+            joint = reg + kde(samples, q[None], h)[0] / 2
+            prod = marg[i] * marg[j] + reg
+            w[i, j] = math.exp(math.log(joint**rho / prod))
+    return w

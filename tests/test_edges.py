@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from imstats.stats import _pmi_density as density
 from imstats.stats import _pmi_features as features
 from imstats.stats import _pmi_spectral as spectral
 from tests import naive_edges as naive
@@ -132,3 +135,85 @@ def test_local_std_matches_plain_loop():
 def test_local_std_too_small():
     with pytest.raises(ValueError, match="smaller than the variance disk radius"):
         features.local_std(np.zeros((1, 5, 3)), 2)
+
+
+# ----------------------------------------------------------------------------- density
+def test_grid_kde_equals_brute_force_on_clustered_samples():
+    rng = np.random.default_rng(5)
+    centres = rng.random((4, 6))
+    xs = np.clip(centres[rng.integers(0, 4, 400)] + 0.03 * rng.standard_normal((400, 6)), 0, 1)
+    qs = np.clip(xs[:60] + 0.02 * rng.standard_normal((60, 6)), 0, 1)
+    qs = np.concatenate([qs, rng.random((20, 6)), np.zeros((1, 6)), np.ones((1, 6))])
+    ref = naive.kde(xs, qs, 0.05)
+    assert (ref > 0).sum() > 50  # the check is not vacuous
+    for hd, div in (((0, 3, 1), 1), ((0, 1, 2), 2), ((5, 4, 3), 3)):
+        ours = density.GridKDE(xs, 0.05, hd, cell_div=div)(qs)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-9)
+    ours3 = density.GridKDE(xs[:, :3], 0.05, (0, 1, 2))(qs[:, :3])
+    np.testing.assert_allclose(ours3, naive.kde(xs[:, :3], qs[:, :3], 0.05), rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.floats(0.02, 0.3),
+    st.integers(0, 2**31 - 1),
+)
+def test_grid_kde_equals_brute_force_hypothesis(n, m, h, seed):
+    rng = np.random.default_rng(seed)
+    xs = rng.random((n, 3)) * 0.4 + 0.3
+    qs = np.concatenate([xs[: min(n, m)] + h * 0.5, rng.random((m, 3))])
+    ours = density.GridKDE(xs, h, (2, 0, 1))(np.clip(qs, 0, 1))
+    np.testing.assert_allclose(ours, naive.kde(xs, np.clip(qs, 0, 1), h), rtol=1e-12, atol=1e-12)
+
+
+def test_grid_kde_bad_hash_dims():
+    with pytest.raises(ValueError, match="hash_dims must name 3 distinct dimensions"):
+        density.GridKDE(np.zeros((4, 6)), 0.05, (0, 0, 1))
+    with pytest.raises(ValueError, match="samples must have 3 or 6 columns"):
+        density.GridKDE(np.zeros((4, 2)), 0.05, (0, 1, 2))
+
+
+def test_half_disk_has_40_offsets_for_radius_5():
+    dys, dxs = density.half_disk_offsets(5)
+    assert dys.size == 40
+    pairs = set(zip(dys.tolist(), dxs.tolist(), strict=True))
+    assert all((-a, -b) not in pairs for a, b in pairs)
+    full = {(a, b) for a in range(-5, 6) for b in range(-5, 6) if 0 < a * a + b * b <= 25}
+    assert pairs | {(-a, -b) for a, b in pairs} == full
+
+
+def test_sample_pairs_geometry():
+    rng = np.random.default_rng(0)
+    ia, ib = density.sample_pairs((30, 40), 5000, rng)
+    assert 0 < ia.size <= 1200  # duplicates removed: at most the number of pixels
+    ay, ax = np.divmod(ia, 40)
+    by, bx = np.divmod(ib, 40)
+    dy, dx = ay - by, ax - bx
+    # |r| >= 1 before clipping, components clipped to 2: A - B = 2r rounded
+    assert np.all(np.abs(dy) <= 4) and np.all(np.abs(dx) <= 4)
+    assert np.all(dy**2 + dx**2 >= 1)
+    feats = np.random.default_rng(1).random((30, 40, 3))
+    xs = density.pair_samples(feats, ia, ib)
+    assert np.all(xs[:, 0] >= xs[:, 3])  # first channels ordered, the others untouched
+    flat = feats.reshape(-1, 3)
+    np.testing.assert_array_equal(xs[:, [1, 2, 4, 5]], np.c_[flat[ia][:, 1:], flat[ib][:, 1:]])
+
+
+def test_affinity_equals_plain_loop_on_tiny_image():
+    rng = np.random.default_rng(2)
+    feats = np.clip(0.5 + 0.08 * rng.standard_normal((6, 7, 3)), 0, 1)
+    feats[:, 4:, 0] += 0.3
+    feats = np.clip(feats, 0, 1)
+    ia, ib = density.sample_pairs(feats.shape[:2], 200, rng)
+    xs = density.pair_samples(feats, ia, ib)
+    joint = density.GridKDE(xs, 0.2, (0, 3, 1))
+    marg = density.GridKDE(np.concatenate([xs[:, :3], xs[:, 3:]]), 0.2, (0, 1, 2))
+    dys, dxs = density.half_disk_offsets(3)
+    wh = np.ones((42, dys.size))
+    density.pmi_weights(feats, joint, marg, dys, dxs, rho=1.25, reg=100.0, out=wh)
+    ours = density.affinity_matrix(wh, (6, 7), dys, dxs).toarray()
+    ref = naive.affinity(feats, xs, 0.2, 3, 1.25, 100.0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(ours, ours.T)

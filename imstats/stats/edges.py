@@ -10,8 +10,6 @@ edge map E. The statistic is sum(E).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyarrow as pa
 
