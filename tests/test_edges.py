@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from imstats.stats import _pmi_density as density
 from imstats.stats import _pmi_features as features
 from imstats.stats import _pmi_spectral as spectral
+from imstats.stats import edges
 from tests import naive_edges as naive
 
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
@@ -141,7 +143,7 @@ def test_local_std_too_small():
 def test_grid_kde_equals_brute_force_on_clustered_samples():
     rng = np.random.default_rng(5)
     centres = rng.random((4, 6))
-    xs = np.clip(centres[rng.integers(0, 4, 400)] + 0.03 * rng.standard_normal((400, 6)), 0, 1)
+    xs = np.clip(centres[rng.integers(0, 4, 200)] + 0.03 * rng.standard_normal((200, 6)), 0, 1)
     qs = np.clip(xs[:60] + 0.02 * rng.standard_normal((60, 6)), 0, 1)
     qs = np.concatenate([qs, rng.random((20, 6)), np.zeros((1, 6)), np.ones((1, 6))])
     ref = naive.kde(xs, qs, 0.05)
@@ -217,3 +219,157 @@ def test_affinity_equals_plain_loop_on_tiny_image():
     ref = naive.affinity(feats, xs, 0.2, 3, 1.25, 100.0)
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
     np.testing.assert_array_equal(ours, ours.T)
+
+
+# ----------------------------------------------------------------------------- public API
+SEEDS = (1, 2, 3)
+MIN_CORR = {"square": 0.9, "texture": 0.8, "astronaut": 0.9}
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs():
+    """E of the whole pipeline on the three reference images, seeds 1 to 3 (computed once)."""
+    if not REFS.is_dir():
+        pytest.skip(f"reference outputs of the original PMI code not found at {REFS}")
+    return {name: [edges.edge_map(_load_png(name), seed=s) for s in SEEDS] for name in MIN_CORR}
+
+
+def _reference_sums(name: str) -> list[float]:
+    with open(REFS / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    sums = [
+        float(r["E_sum"])
+        for r in rows
+        if r["image"] == name and r["variant"] in ("speedy", "speedy_exactPMI")
+    ]
+    assert len(sums) == 6
+    # the csv and the npy files agree
+    for variant in ("speedy", "speedy_exactPMI"):
+        for s in SEEDS:
+            e = np.load(REFS / f"{name}_{variant}_seed{s}_E.npy")
+            assert any(abs(e.sum() - v) < 1e-3 * v for v in sums)
+    return sums
+
+
+@needs_refs
+@pytest.mark.parametrize("name", list(MIN_CORR))
+def test_pipeline_sums_match_reference(pipeline_runs, name):
+    ref_mean = float(np.mean(_reference_sums(name)))
+    sums = [float(e.sum()) for e in pipeline_runs[name]]
+    assert abs(np.mean(sums) / ref_mean - 1.0) <= 0.06, sums
+    for s in sums:
+        assert abs(s / ref_mean - 1.0) <= 0.10, sums
+
+
+@needs_refs
+@pytest.mark.parametrize("name", list(MIN_CORR))
+def test_pipeline_maps_correlate_with_reference(pipeline_runs, name):
+    refs = [np.load(REFS / f"{name}_speedy_exactPMI_seed{s}_E.npy") for s in SEEDS]
+    for e in pipeline_runs[name]:
+        assert e.shape == refs[0].shape
+        assert np.all(e >= 0)
+        for ref in refs:
+            assert _pearson(e, ref) >= MIN_CORR[name]
+
+
+def _step_image(h: int = 40, w: int = 40) -> np.ndarray:
+    img = np.full((h, w, 3), 40, np.uint8)
+    img[:, w // 2 :] = (200, 180, 60)
+    return img
+
+
+def test_fixed_seed_gives_identical_output():
+    img = _step_image(32, 36)
+    rng = np.random.default_rng(0)
+    img = np.clip(img + rng.integers(0, 30, img.shape), 0, 255).astype(np.uint8)
+    a = edges.edge_map(img, seed=7)
+    b = edges.edge_map(img, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert edges.edge_strength(img, seed=7) == float(a.sum())
+    c = edges.edge_map(img, seed=np.random.default_rng(7))
+    np.testing.assert_array_equal(a, c)
+
+
+def test_constant_image_has_no_edges():
+    for img in (np.full((32, 40, 3), 77, np.uint8), np.full((21, 20), 0.5)):
+        e = edges.edge_map(img, seed=1)
+        assert e.shape == (-(-img.shape[0] // 2), -(-img.shape[1] // 2))
+        assert np.all(e == 0.0)
+        assert edges.edge_strength(img, seed=1) == 0.0
+    # rounding noise of a flat feature image is not amplified into [0, 1]
+    lab_flat = features.rgb_to_lab(np.full((9, 8, 3), 0.3))
+    assert np.all(features.minmax(features.pca_scores(lab_flat)) == 0.0)
+
+
+def test_step_edge_scores_higher_than_flat_area():
+    e = edges.edge_map(_step_image(), seed=3)  # 20 x 20 map, step between columns 9 and 10
+    # E is raw (no normalisation, no non-maximum suppression): smooth eigenvectors leave
+    # some energy in flat areas, but the step is the maximum of every row
+    edge_band = e[2:18, 9:11].mean()
+    flat = max(e[2:18, 2:6].mean(), e[2:18, 14:18].mean())
+    assert edge_band > 1.3 * flat
+    assert np.all(np.isin(e[2:18].argmax(axis=1), [9, 10]))
+    assert edges.edge_strength(_step_image(), seed=3) > 0.0
+
+
+def test_gray_equals_replicated_rgb_and_float_equals_uint8():
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, (30, 34)).astype(np.uint8)
+    gray[:, 17:] //= 3
+    e_gray = edges.edge_map(gray, seed=2)
+    np.testing.assert_array_equal(e_gray, edges.edge_map(np.dstack([gray] * 3), seed=2))
+    np.testing.assert_array_equal(e_gray, edges.edge_map(gray / 255.0, seed=2))
+
+
+def test_registered_statistic():
+    from imstats import registry
+
+    stat = registry.get("edge_strength")
+    assert stat.func is edges.edge_strength
+    assert stat.resize_applies is False
+    assert [(f.name, str(f.type)) for f in stat.fields] == [("edge_strength", "double")]
+    assert stat.defaults["n_samples"] == 5000 and stat.defaults["bandwidth"] == 0.05
+    assert stat.defaults["rho"] == 1.25 and stat.defaults["reg"] == 100.0
+    assert stat.defaults["radius"] == 5 and stat.defaults["n_eigs"] == 100
+
+
+def test_small_image_is_rejected():
+    with pytest.raises(ValueError, match="smaller than the required 15 x 15"):
+        edges.edge_map(np.zeros((14, 40), np.uint8))
+    e = edges.edge_map(_step_image(15, 15), seed=0)  # the minimum works: 8 x 8 map
+    assert e.shape == (8, 8) and np.all(np.isfinite(e))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_samples": 0}, "n_samples must be an integer >= 1"),
+        ({"bandwidth": 0.0}, r"bandwidth must be in \(0, 1\]"),
+        ({"rho": -1.0}, "rho must be > 0"),
+        ({"reg": 0.0}, "reg must be > 0"),
+        ({"radius": 0}, "radius must be an integer in 1..20"),
+        ({"n_eigs": 1}, "n_eigs must be an integer >= 2"),
+        ({"n_decimations": 5}, "n_decimations must be an integer in 0..4"),
+        ({"n_orient": 0}, "n_orient must be an integer >= 1"),
+        ({"sigma": 0.0}, r"sigma must be in \(0, 5\]"),
+        ({"var_radius": 0}, "var_radius must be an integer >= 1"),
+        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense' or 'sparse'"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        edges.edge_strength(_step_image(), **kwargs)
+
+
+def test_bad_image_input():
+    with pytest.raises(TypeError, match="integer images must be uint8"):
+        edges.edge_strength(np.zeros((32, 32), np.int32))
+    with pytest.raises(ValueError, match="must have 3 channels"):
+        edges.edge_strength(np.zeros((32, 32, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        edges.edge_strength(np.full((32, 32), 2.0))
+
+
+def test_many_decimations_need_a_larger_image():
+    with pytest.raises(ValueError, match="3 decimations need at least 32 pixels per side"):
+        edges.edge_map(_step_image(20, 40), n_decimations=3)

@@ -43,10 +43,15 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
-    """Scale the whole array (all channels together) to [0, 1]; a constant array -> zeros."""
+    """Scale the whole array (all channels together) to [0, 1].
+
+    A constant array, or one whose spread is rounding noise (span <= 1e-12 times its
+    magnitude, at least 1e-12: e.g. the PCA scores of a flat image), becomes zeros.
+    """
     lo = float(x.min())
-    span = float(x.max()) - lo
-    if span <= 0.0:
+    hi = float(x.max())
+    span = hi - lo
+    if span <= 1e-12 * max(1.0, abs(lo), abs(hi)):
         return np.zeros_like(x, dtype=np.float64)
     return (x - lo) / span
 

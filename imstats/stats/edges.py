@@ -150,7 +150,10 @@ def edge_map(
             f"{4 * 2**n_decimations} pixels per side. Use a larger image or fewer decimations."
         )
     rng = np.random.default_rng(seed)
-    rgb = to_rgb_u8(arr).astype(np.float64) / 255.0
+    u8 = to_rgb_u8(arr)
+    if np.all(u8 == u8[:1, :1]):  # no variation at all: no edges (documented)
+        return np.zeros(((h0 + 1) // 2, (w0 + 1) // 2))
+    rgb = u8.astype(np.float64) / 255.0
     feat_sets = [
         features.color_features(rgb),
         features.var_features(rgb, var_radius),
