@@ -75,7 +75,8 @@ def pair_samples(feats: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarra
 def _grid_build(xs, hash_dims, cell, nc):
     """Sort samples into a grid over 3 ``hash_dims`` (cells of size ``cell``, nc per dim).
 
-    xs (n, d) float64 in [0, 1]. Returns (sorted samples transposed (d, n), starts (nc^3+1,)).
+    xs (n, d) float64, hashed columns in [0, 1]. Returns (sorted rows transposed (d, n),
+    cell starts (nc^3 + 1,)).
     """
     n, d = xs.shape
     keys = np.empty(n, np.int64)
@@ -117,7 +118,8 @@ def _k(v):
 def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
     """Sum over 6-D samples of prod_d max(0, 1 - ((q_d - x_d) / h)^2) (no constants).
 
-    q (6,) query; xt (6, n), starts (nc^3 + 1,) from _grid_build over hashed dims hd (3,).
+    q (6,) query; xt (7, n) samples and multiplicities, starts (nc^3 + 1,) from
+    _grid_build over the hashed dims hd (3,).
     Exact: candidates from the neighbouring cells, every dimension checked (branch-free).
     """
     h = 1.0 / inv_h
@@ -125,14 +127,15 @@ def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
     lo1, hi1 = _cell_range(q[hd[1]], h, cell, nc)
     lo2, hi2 = _cell_range(q[hd[2]], h, cell, nc)
     q0, q1, q2, q3, q4, q5 = q[0], q[1], q[2], q[3], q[4], q[5]
-    x0, x1, x2, x3, x4, x5 = xt[0], xt[1], xt[2], xt[3], xt[4], xt[5]
+    x0, x1, x2, x3, x4, x5, wt = xt[0], xt[1], xt[2], xt[3], xt[4], xt[5], xt[6]
     total = 0.0
     for c0 in range(lo0, hi0 + 1):
         for c1 in range(lo1, hi1 + 1):
             base = (c0 * nc + c1) * nc
             for s in range(starts[base + lo2], starts[base + hi2 + 1]):
                 total += (
-                    _k((q0 - x0[s]) * inv_h)
+                    wt[s]
+                    * _k((q0 - x0[s]) * inv_h)
                     * _k((q1 - x1[s]) * inv_h)
                     * _k((q2 - x2[s]) * inv_h)
                     * _k((q3 - x3[s]) * inv_h)
@@ -144,20 +147,23 @@ def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
 
 @numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
 def _kde_sum3(q, xt, starts, hd, cell, nc, inv_h):
-    """As _kde_sum6 for 3-D samples: q (3,), xt (3, n)."""
+    """As _kde_sum6 for 3-D samples: q (3,), xt (4, n) samples and multiplicities."""
     h = 1.0 / inv_h
     lo0, hi0 = _cell_range(q[hd[0]], h, cell, nc)
     lo1, hi1 = _cell_range(q[hd[1]], h, cell, nc)
     lo2, hi2 = _cell_range(q[hd[2]], h, cell, nc)
     q0, q1, q2 = q[0], q[1], q[2]
-    x0, x1, x2 = xt[0], xt[1], xt[2]
+    x0, x1, x2, wt = xt[0], xt[1], xt[2], xt[3]
     total = 0.0
     for c0 in range(lo0, hi0 + 1):
         for c1 in range(lo1, hi1 + 1):
             base = (c0 * nc + c1) * nc
             for s in range(starts[base + lo2], starts[base + hi2 + 1]):
                 total += (
-                    _k((q0 - x0[s]) * inv_h) * _k((q1 - x1[s]) * inv_h) * _k((q2 - x2[s]) * inv_h)
+                    wt[s]
+                    * _k((q0 - x0[s]) * inv_h)
+                    * _k((q1 - x1[s]) * inv_h)
+                    * _k((q2 - x2[s]) * inv_h)
                 )
     return total
 
@@ -182,7 +188,8 @@ class GridKDE:
     """Exact Epanechnikov product-kernel density of 3-D or 6-D samples in [0, 1]^d.
 
     ``p(x) = (1/N) sum_i prod_d (3 / (4h)) max(0, 1 - ((x_d - X_id) / h)^2)``.
-    Samples are sorted into a grid over three ``hash_dims`` with cells of ``h / cell_div``;
+    Identical samples are merged (with their multiplicity) and sorted into a grid over
+    three ``hash_dims`` with cells of ``h / cell_div``;
     a query visits the cells within ``h`` of it in those dimensions and evaluates every
     dimension of each candidate, so the result equals the brute-force sum up to rounding.
     """
@@ -209,7 +216,10 @@ class GridKDE:
         self.nc = int(math.floor(1.0 / self.cell)) + 1
         self.hash_dims = np.asarray(hash_dims, dtype=np.int64)
         self.scale = (0.75 / self.h) ** d / max(n, 1)
-        self.xt, self.starts = _grid_build(samples, self.hash_dims, self.cell, self.nc)
+        # identical samples (flat image areas) are merged into one with a multiplicity
+        uniq, counts = np.unique(samples, axis=0, return_counts=True)
+        self.unique = np.ascontiguousarray(np.c_[uniq, counts.astype(np.float64)])
+        self.xt, self.starts = _grid_build(self.unique, self.hash_dims, self.cell, self.nc)
 
     def __call__(self, queries: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(queries, dtype=np.float64).reshape(-1, self.d)
@@ -233,38 +243,170 @@ def half_disk_offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(dys, dtype=np.int64), np.array(dxs, dtype=np.int64)
 
 
-@numba.njit(cache=NUMBA_CACHE)
-def _pmi_weights_kernel(
-    feats, dys, dxs, j_xt, j_starts, j_hash, j_scale, marg, cell, nc, inv_h, rho, reg, out
-):
-    """Multiply ``out[i, o]`` by exp(PMI) of pixel i and its neighbour at offset o.
+@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+def _gather(a0, a1, a2, xt, starts, hd, ya, yb, yc, bmin, bmax, cell, nc, h, inv_h, pw, y0, y1, y2):
+    """Candidates of one pixel: samples with k(a0 - x[hd0]) k(a1 - x[hd1]) k(a2 - x[hd2]) > 0.
 
-    feats (h, w, c) in [0, 1]; offsets (n_off,); joint grid over 2c-D samples; marg (h*w,)
-    marginal density at each pixel; out (h*w, n_off), untouched where the neighbour is outside.
+    The other three sample coordinates (rows ya, yb, yc of xt) must lie within h of the box
+    [bmin, bmax] spanned by the pixel's neighbours. Writes weight * pixel-part kernel to pw
+    and those coordinates to y0, y1, y2; returns the count.
+    """
+    lo0, hi0 = _cell_range(a0, h, cell, nc)
+    lo1, hi1 = _cell_range(a1, h, cell, nc)
+    lo2, hi2 = _cell_range(a2, h, cell, nc)
+    xa, xb, xc, wt = xt[hd[0]], xt[hd[1]], xt[hd[2]], xt[6]
+    ua, ub, uc = xt[ya], xt[yb], xt[yc]
+    m = 0
+    for c0 in range(lo0, hi0 + 1):
+        for c1 in range(lo1, hi1 + 1):
+            base = (c0 * nc + c1) * nc
+            for s in range(starts[base + lo2], starts[base + hi2 + 1]):
+                p = _k((a0 - xa[s]) * inv_h) * _k((a1 - xb[s]) * inv_h) * _k((a2 - xc[s]) * inv_h)
+                if p > 0.0:
+                    va, vb, vc = ua[s], ub[s], uc[s]
+                    if (
+                        va > bmin[0] - h
+                        and va < bmax[0] + h
+                        and vb > bmin[1] - h
+                        and vb < bmax[1] + h
+                        and vc > bmin[2] - h
+                        and vc < bmax[2] + h
+                    ):
+                        pw[m] = p * wt[s]
+                        y0[m] = va
+                        y1[m] = vb
+                        y2[m] = vc
+                        m += 1
+    return m
+
+
+@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+def _pmi_weights_kernel(
+    feats,
+    dys,
+    dxs,
+    xt_up,
+    st_up,
+    hd_up,
+    xt_dn,
+    st_dn,
+    hd_dn,
+    j_scale,
+    marg,
+    cell,
+    nc,
+    inv_h,
+    rho,
+    reg,
+    out,
+):
+    """Multiply ``out[i, o]`` by exp(PMI) of pixel i (a) and its neighbour at offset o (b).
+
+    feats (h, w, 3) in [0, 1]; offsets (n_off,); the same 6-D samples (7 rows with the
+    multiplicity) gridded over dims (0, 1, 2) (xt_up) and (3, 1, 2) (xt_dn); marg (h*w,)
+    marginal density per pixel; out (h*w, n_off), untouched where b is outside the image.
+    The joint is exact: for a0 >= b0 the query is (a, b), else (b0, a1, a2, a0, b1, b2)
+    (the ordering quirk); the pixel's part of the kernel product is computed once per
+    pixel and shared by its neighbours.
     """
     h, w, c = feats.shape
     n_off = dys.size
-    q = np.empty(2 * c)
+    n = xt_up.shape[1]
+    hh = 1.0 / inv_h
+    pw = np.empty(n)
+    y0 = np.empty(n)
+    y1 = np.empty(n)
+    y2 = np.empty(n)
+    nb = np.empty((n_off, 3))
+    nj = np.empty(n_off, np.int64)
+    no = np.empty(n_off, np.int64)
+    bmin = np.empty(3)
+    bmax = np.empty(3)
     for y in range(h):
         for x in range(w):
             i = y * w + x
-            for o in range(n_off):
-                yy = y + dys[o]
-                xx = x + dxs[o]
-                if yy < 0 or yy >= h or xx < 0 or xx >= w:
+            a0, a1, a2 = feats[y, x, 0], feats[y, x, 1], feats[y, x, 2]
+            for group in range(2):  # 0: b0 <= a0 (no swap), 1: b0 > a0 (swap)
+                cnt = 0
+                for o in range(n_off):
+                    yy = y + dys[o]
+                    xx = x + dxs[o]
+                    if yy < 0 or yy >= h or xx < 0 or xx >= w:
+                        continue
+                    b0 = feats[yy, xx, 0]
+                    if (group == 0) != (b0 <= a0):
+                        continue
+                    nb[cnt, 0] = b0
+                    nb[cnt, 1] = feats[yy, xx, 1]
+                    nb[cnt, 2] = feats[yy, xx, 2]
+                    nj[cnt] = yy * w + xx
+                    no[cnt] = o
+                    cnt += 1
+                if cnt == 0:
                     continue
-                j = yy * w + xx
-                for ch in range(c):
-                    q[ch] = feats[y, x, ch]
-                    q[c + ch] = feats[yy, xx, ch]
-                if q[0] < q[c]:
-                    t = q[0]
-                    q[0] = q[c]
-                    q[c] = t
-                pj = j_scale * _kde_sum6(q, j_xt, j_starts, j_hash, cell, nc, inv_h)
-                joint = reg + 0.5 * pj
-                prod = marg[i] * marg[j] + reg
-                out[i, o] *= math.exp(rho * math.log(joint) - math.log(prod))
+                for d in range(3):
+                    bmin[d] = nb[0, d]
+                    bmax[d] = nb[0, d]
+                    for t in range(1, cnt):
+                        bmin[d] = min(bmin[d], nb[t, d])
+                        bmax[d] = max(bmax[d], nb[t, d])
+                if group == 0:  # pixel part on sample dims (0, 1, 2), neighbour on (3, 4, 5)
+                    m = _gather(
+                        a0,
+                        a1,
+                        a2,
+                        xt_up,
+                        st_up,
+                        hd_up,
+                        3,
+                        4,
+                        5,
+                        bmin,
+                        bmax,
+                        cell,
+                        nc,
+                        hh,
+                        inv_h,
+                        pw,
+                        y0,
+                        y1,
+                        y2,
+                    )
+                else:  # pixel part on (3, 1, 2), neighbour on (0, 4, 5)
+                    m = _gather(
+                        a0,
+                        a1,
+                        a2,
+                        xt_dn,
+                        st_dn,
+                        hd_dn,
+                        0,
+                        4,
+                        5,
+                        bmin,
+                        bmax,
+                        cell,
+                        nc,
+                        hh,
+                        inv_h,
+                        pw,
+                        y0,
+                        y1,
+                        y2,
+                    )
+                for t in range(cnt):
+                    b0, b1, b2 = nb[t, 0], nb[t, 1], nb[t, 2]
+                    total = 0.0
+                    for s in range(m):
+                        total += (
+                            pw[s]
+                            * _k((b0 - y0[s]) * inv_h)
+                            * _k((b1 - y1[s]) * inv_h)
+                            * _k((b2 - y2[s]) * inv_h)
+                        )
+                    joint = reg + 0.5 * j_scale * total
+                    prod = marg[i] * marg[nj[t]] + reg
+                    out[i, no[t]] *= math.exp(rho * math.log(joint) - math.log(prod))
 
 
 @numba.njit(cache=NUMBA_CACHE)
@@ -362,13 +504,20 @@ def pmi_weights(
         raise ValueError(f"the joint density must be 6-D for 3-channel features; got {joint.d}-D.")
     f = np.ascontiguousarray(feats, dtype=np.float64)
     marg_pixel = marg(f.reshape(-1, f.shape[2]))
+    hd_up = np.array([0, 1, 2], dtype=np.int64)
+    hd_dn = np.array([3, 1, 2], dtype=np.int64)
+    xt_up, st_up = _grid_build(joint.unique, hd_up, joint.cell, joint.nc)
+    xt_dn, st_dn = _grid_build(joint.unique, hd_dn, joint.cell, joint.nc)
     _pmi_weights_kernel(
         f,
         dys,
         dxs,
-        joint.xt,
-        joint.starts,
-        joint.hash_dims,
+        xt_up,
+        st_up,
+        hd_up,
+        xt_dn,
+        st_dn,
+        hd_dn,
         joint.scale,
         marg_pixel,
         joint.cell,

@@ -9,6 +9,7 @@ only ``|response|`` sees).
 from __future__ import annotations
 
 import math
+import time
 
 import numba
 import numpy as np
@@ -311,6 +312,7 @@ def spectral_vectors(
     n_eigs: int = 100,
     n_decimations: int = 2,
     solver: str = "auto",
+    timings: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DNCuts eigenvectors of ``w_aff`` as images, scaled as the oriented energy needs.
 
@@ -321,9 +323,11 @@ def spectral_vectors(
     vals : (m,) their eigenvalues
     """
     h, w = shape
+    t0 = time.perf_counter()
     a = sp.csr_matrix(w_aff)
     a_small, bs, _ = dncuts_decimate(a, shape, n_decimations)
     vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver)
+    t1 = time.perf_counter()
     for b in reversed(bs):
         ev = b @ ev
     ev = np.asarray(ev)[:, 1:]
@@ -335,6 +339,11 @@ def spectral_vectors(
     span = ev.max(axis=0) - lo
     scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0) / np.sqrt(vals)
     vecs = ((ev - lo[None, :]) * scale[None, :]).reshape(h, w, -1)
+    if timings is not None:
+        timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
+        timings["backproject_whiten"] = (
+            timings.get("backproject_whiten", 0.0) + time.perf_counter() - t1
+        )
     return vecs, vals
 
 
@@ -346,17 +355,22 @@ def edges_from_affinity(
     n_decimations: int = 2,
     filters: np.ndarray | None = None,
     solver: str = "auto",
+    timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Steps 7 to 10: the edge map E (``shape``, raw units) from the affinity matrix."""
     if filters is None:
         filters = oriented_filters()
     vecs, _ = spectral_vectors(
-        w_aff, shape, n_eigs=n_eigs, n_decimations=n_decimations, solver=solver
+        w_aff, shape, n_eigs=n_eigs, n_decimations=n_decimations, solver=solver, timings=timings
     )
+    t0 = time.perf_counter()
     n_orient = filters.shape[2]
     if vecs.shape[2] == 0:
         return np.zeros(shape)
     energy = oriented_energy(vecs, filters)
     thetas = np.arange(1, n_orient + 1) * math.pi / n_orient
     energy *= border_factors(shape[0], shape[1], thetas)
-    return energy.max(axis=0)
+    e = energy.max(axis=0)
+    if timings is not None:
+        timings["filtering"] = timings.get("filtering", 0.0) + time.perf_counter() - t0
+    return e

@@ -10,6 +10,9 @@ edge map E. The statistic is sum(E).
 
 from __future__ import annotations
 
+import functools
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -149,36 +152,85 @@ def edge_map(
             f"image is {h0} x {w0} pixels; {n_decimations} decimations need at least "
             f"{4 * 2**n_decimations} pixels per side. Use a larger image or fewer decimations."
         )
-    rng = np.random.default_rng(seed)
-    u8 = to_rgb_u8(arr)
+    return _edge_map(
+        to_rgb_u8(arr),
+        np.random.default_rng(seed),
+        n_samples=int(n_samples),
+        bandwidth=float(bandwidth),
+        rho=float(rho),
+        reg=float(reg),
+        radius=int(radius),
+        n_eigs=int(n_eigs),
+        n_decimations=int(n_decimations),
+        n_orient=int(n_orient),
+        sigma=float(sigma),
+        var_radius=int(var_radius),
+        eig_solver=eig_solver,
+    )
+
+
+def _edge_map(
+    u8: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_samples: int,
+    bandwidth: float,
+    rho: float,
+    reg: float,
+    radius: int,
+    n_eigs: int,
+    n_decimations: int,
+    n_orient: int,
+    sigma: float,
+    var_radius: int,
+    eig_solver: str,
+    timings: dict[str, float] | None = None,
+) -> np.ndarray:
+    """The pipeline on a checked H x W x 3 uint8 image; ``timings`` collects seconds per stage."""
+    h0, w0 = u8.shape[:2]
     if np.all(u8 == u8[:1, :1]):  # no variation at all: no edges (documented)
         return np.zeros(((h0 + 1) // 2, (w0 + 1) // 2))
+    clock = time.perf_counter
+    t0 = clock()
     rgb = u8.astype(np.float64) / 255.0
-    feat_sets = [
-        features.color_features(rgb),
-        features.var_features(rgb, var_radius),
-    ]
+    feat_sets = [features.color_features(rgb), features.var_features(rgb, var_radius)]
     shape = feat_sets[0].shape[:2]
-    if all(float(f.max()) == float(f.min()) for f in feat_sets):
-        return np.zeros(shape)
-    dys, dxs = density.half_disk_offsets(int(radius))
+    t1 = clock()
+    dys, dxs = density.half_disk_offsets(radius)
     wh = np.ones((shape[0] * shape[1], dys.size))
+    t_fit = t_pmi = 0.0
     for feats in feat_sets:
-        joint, marg = density.fit_density(
-            feats, rng, n_samples=int(n_samples), bandwidth=float(bandwidth)
-        )
-        density.pmi_weights(feats, joint, marg, dys, dxs, rho=float(rho), reg=float(reg), out=wh)
+        ta = clock()
+        joint, marg = density.fit_density(feats, rng, n_samples=n_samples, bandwidth=bandwidth)
+        tb = clock()
+        density.pmi_weights(feats, joint, marg, dys, dxs, rho=rho, reg=reg, out=wh)
+        t_fit += tb - ta
+        t_pmi += clock() - tb
+    tc = clock()
     w_aff = density.affinity_matrix(wh, shape, dys, dxs)
     del wh
-    filters = spectral.oriented_filters(int(n_orient), sigma=float(sigma), support=3.0)
+    t_pmi += clock() - tc
+    if timings is not None:
+        timings["features"] = timings.get("features", 0.0) + t1 - t0
+        timings["sampling_kde_fit"] = timings.get("sampling_kde_fit", 0.0) + t_fit
+        timings["affinity_pmi"] = timings.get("affinity_pmi", 0.0) + t_pmi
+    filters = _filters(n_orient, sigma)
     return spectral.edges_from_affinity(
         w_aff,
         shape,
-        n_eigs=int(n_eigs),
-        n_decimations=int(n_decimations),
+        n_eigs=n_eigs,
+        n_decimations=n_decimations,
         filters=filters,
         solver=eig_solver,
+        timings=timings,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _filters(n_orient: int, sigma: float) -> np.ndarray:
+    f = spectral.oriented_filters(n_orient, sigma=sigma, support=3.0)
+    f.setflags(write=False)
+    return f
 
 
 @register("edge_strength", [pa.field("edge_strength", pa.float64())], resize_applies=False)
