@@ -246,8 +246,8 @@ def generalized_ncuts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Smallest eigenpairs of ``(D - A + 1e-10 I) v = lambda D v``, ``v^T D v = 1``.
 
-    ``solver`` is ``"dense"`` (LAPACK on the full matrix), ``"sparse"`` (ARPACK in
-    shift-invert mode on the symmetrically normalised problem) or ``"auto"`` (dense up to
+    ``solver`` is ``"dense"`` (LAPACK on the full matrix), ``"sparse"`` (ARPACK Lanczos
+    on the symmetrically normalised problem) or ``"auto"`` (dense up to
     ``DENSE_EIG_MAX_NODES`` nodes). Both solve the same problem to rounding.
 
     Returns
@@ -271,50 +271,61 @@ def generalized_ncuts(
         return vals, us * dm[:, None]
     if solver != "sparse":
         raise ValueError(f"solver must be 'auto', 'dense' or 'sparse'; got {solver!r}.")
-    # D^{-1/2} (D - A + eps I) D^{-1/2} u = lambda u, v = D^{-1/2} u
+    # D^{-1/2} (D - A + eps I) D^{-1/2} u = lambda u, v = D^{-1/2} u: the smallest lambda
+    # are 1 minus the largest eigenvalues of D^{-1/2} A D^{-1/2} - eps D^{-1} (Lanczos,
+    # no factorisation; faster than shift-invert here and equal to rounding)
     dm = 1.0 / np.sqrt(deg)
     a = sp.csr_matrix(a)
-    norm_a = sp.csr_matrix(a.multiply(dm[:, None]).multiply(dm[None, :]))
-    m = sp.identity(n, format="csr") + sp.diags(1e-10 / deg) - norm_a
-    m = sp.csc_matrix(0.5 * (m + m.T))
-    shift = -1e-3
-    lu = scipy.sparse.linalg.splu(m - shift * sp.identity(n, format="csc"))
-    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=lu.solve, dtype=np.float64)
+    norm_a = sp.csr_matrix(a.multiply(dm[:, None]).multiply(dm[None, :])) - sp.diags(1e-10 / deg)
+    norm_a = sp.csr_matrix(0.5 * (norm_a + norm_a.T))
     rng = np.random.default_rng(0)  # deterministic ARPACK start vector
-    vals, us = scipy.sparse.linalg.eigsh(
-        m, k=k, sigma=shift, which="LM", OPinv=op, v0=rng.standard_normal(n), tol=1e-12
+    mu, us = scipy.sparse.linalg.eigsh(
+        norm_a, k=k, which="LA", v0=rng.standard_normal(n), tol=1e-12
     )
+    vals = 1.0 - mu
     order = np.argsort(vals)
     return vals[order], us[:, order] * dm[:, None]
 
 
-def zca_whiten(x: np.ndarray) -> np.ndarray:
+def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """ZCA-whiten the columns of ``x`` (n x k), then divide by the overall RMS.
 
     Centre, ``C = Xc^T Xc / n``, map ``V diag(1/sqrt(e)) V^T``; directions with a
-    non-positive variance are left out of the map (they carry no signal).
+    non-positive variance are left out of the map (they carry no signal). With
+    ``overwrite=True`` ``x`` is centred in place.
     """
-    xc = x - x.mean(axis=0)
-    c = (xc.T @ xc) / x.shape[0]
+    if overwrite:  # centre in place: one extra n x k array instead of two
+        xc = x
+        xc -= x.mean(axis=0)
+    else:
+        xc = x - x.mean(axis=0)
+    c = (xc.T @ xc) / xc.shape[0]
     e, v = np.linalg.eigh(0.5 * (c + c.T))
     good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
     inv = np.zeros_like(e)
     inv[good] = 1.0 / np.sqrt(e[good])
-    xw = xc @ (v * inv[None, :]) @ v.T
+    xw = xc @ ((v * inv[None, :]) @ v.T)
+    del xc
     rms = math.sqrt(float(np.mean(xw**2))) if xw.size else 0.0
-    return xw / rms if rms > 0 else xw
+    if rms > 0:
+        xw /= rms
+    return xw
 
 
 def spectral_vectors(
-    w_aff: sp.spmatrix,
+    w_aff: sp.spmatrix | None,
     shape: tuple[int, int],
     *,
     n_eigs: int = 100,
     n_decimations: int = 2,
     solver: str = "auto",
     timings: dict[str, float] | None = None,
+    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DNCuts eigenvectors of ``w_aff`` as images, scaled as the oriented energy needs.
+
+    ``decimated`` may hold ``dncuts_decimate``'s (a_small, bs) instead of ``w_aff`` (so a
+    caller can free the full affinity before the large dense arrays are made).
 
     Returns
     -------
@@ -324,21 +335,28 @@ def spectral_vectors(
     """
     h, w = shape
     t0 = time.perf_counter()
-    a = sp.csr_matrix(w_aff)
-    a_small, bs, _ = dncuts_decimate(a, shape, n_decimations)
+    if decimated is None:
+        a_small, bs, _ = dncuts_decimate(sp.csr_matrix(w_aff), shape, n_decimations)
+    else:
+        a_small, bs = decimated
     vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver)
     t1 = time.perf_counter()
+    # drop the constant vector first: back-projection is linear, whitening then sees no
+    # zero-variance column
+    ev, vals = ev[:, 1:], vals[1:]
     for b in reversed(bs):
         ev = b @ ev
-    ev = np.asarray(ev)[:, 1:]
-    vals = vals[1:]
-    ev = zca_whiten(ev)
+    ev = np.asarray(ev)
+    ev = zca_whiten(ev, overwrite=True)
     pos = vals > 0
-    ev, vals = ev[:, pos], vals[pos]
+    if not np.all(pos):
+        ev, vals = np.ascontiguousarray(ev[:, pos]), vals[pos]
     lo = ev.min(axis=0)
     span = ev.max(axis=0) - lo
     scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0) / np.sqrt(vals)
-    vecs = ((ev - lo[None, :]) * scale[None, :]).reshape(h, w, -1)
+    ev -= lo[None, :]
+    ev *= scale[None, :]
+    vecs = ev.reshape(h, w, -1)
     if timings is not None:
         timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
         timings["backproject_whiten"] = (
@@ -348,7 +366,7 @@ def spectral_vectors(
 
 
 def edges_from_affinity(
-    w_aff: sp.spmatrix,
+    w_aff: sp.spmatrix | None,
     shape: tuple[int, int],
     *,
     n_eigs: int = 100,
@@ -356,12 +374,22 @@ def edges_from_affinity(
     filters: np.ndarray | None = None,
     solver: str = "auto",
     timings: dict[str, float] | None = None,
+    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
 ) -> np.ndarray:
-    """Steps 7 to 10: the edge map E (``shape``, raw units) from the affinity matrix."""
+    """Steps 7 to 10: the edge map E (``shape``, raw units) from the affinity matrix.
+
+    Pass ``w_aff=None`` and ``decimated=(a_small, bs)`` to start from the decimated problem.
+    """
     if filters is None:
         filters = oriented_filters()
     vecs, _ = spectral_vectors(
-        w_aff, shape, n_eigs=n_eigs, n_decimations=n_decimations, solver=solver, timings=timings
+        w_aff,
+        shape,
+        n_eigs=n_eigs,
+        n_decimations=n_decimations,
+        solver=solver,
+        timings=timings,
+        decimated=decimated,
     )
     t0 = time.perf_counter()
     n_orient = filters.shape[2]

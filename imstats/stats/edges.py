@@ -214,15 +214,20 @@ def _edge_map(
         timings["features"] = timings.get("features", 0.0) + t1 - t0
         timings["sampling_kde_fit"] = timings.get("sampling_kde_fit", 0.0) + t_fit
         timings["affinity_pmi"] = timings.get("affinity_pmi", 0.0) + t_pmi
-    filters = _filters(n_orient, sigma)
+    t2 = clock()
+    a_small, bs, _ = spectral.dncuts_decimate(w_aff, shape, n_decimations)
+    del w_aff  # the full affinity is not needed after decimation
+    if timings is not None:
+        timings["eigen"] = timings.get("eigen", 0.0) + clock() - t2
     return spectral.edges_from_affinity(
-        w_aff,
+        None,
         shape,
         n_eigs=n_eigs,
         n_decimations=n_decimations,
-        filters=filters,
+        filters=_filters(n_orient, sigma),
         solver=eig_solver,
         timings=timings,
+        decimated=(a_small, bs),
     )
 
 
