@@ -259,7 +259,9 @@ def generalized_ncuts(
     k = min(n_eigs, n)
     deg = np.asarray(a.sum(axis=1)).ravel()
     if solver == "auto":
-        solver = "dense" if n <= DENSE_EIG_MAX_NODES or k >= n - 1 else "sparse"
+        solver = "dense" if n <= DENSE_EIG_MAX_NODES else "sparse"
+    if solver == "sparse" and k >= n - 1:  # ARPACK needs k < n - 1
+        solver = "dense"
     if solver == "dense":
         # the same problem in symmetric standard form: D^{-1/2} (D - A + eps I) D^{-1/2}
         dm = 1.0 / np.sqrt(deg)

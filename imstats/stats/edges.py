@@ -131,7 +131,13 @@ def edge_map(
     >>> bool(e[:, 10:14].mean() > e[:, :4].mean())
     True
     """
-    arr = check_image(image, "image", min_side=MIN_SIDE)
+    arr = check_image(image, "image")
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"image is {arr.shape[0]} x {arr.shape[1]} pixels; the PMI edge map needs at least "
+            f"{MIN_SIDE} x {MIN_SIDE} (an 8 x 8 half-resolution grid, which the two 2x "
+            f"decimations reduce to 2 x 2 nodes). Use a larger or upsampled image."
+        )
     _check_params(
         n_samples,
         bandwidth,
