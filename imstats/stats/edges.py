@@ -116,6 +116,21 @@ def edge_map(
         Edge strength, >= 0, not normalised, no non-maximum suppression. An image without
         any variation (both feature images constant) has no edges: all zeros.
 
+    Notes
+    -----
+    Conventions beyond METHOD.md section 3, each checked against the original's outputs:
+
+    - The joint density is evaluated at the pair after the ordering quirk; the marginals
+      ``p1(a)``, ``p1(b)`` at each pixel's own features (the reference affinity's mean
+      log w is 5.41; this gives 5.42, marginals at the swapped pair 5.90).
+    - The ``var`` feature is the square root of the local standard deviation.
+    - The whitening covariance uses every row (the original subsamples 100 000 rows of
+      larger images); the constant eigenvector is dropped before back-projection.
+    - Random draws, in order: for ``color`` then ``var``, the positions
+      (``rng.integers``), then the offsets (``rng.standard_normal``).
+    - Float images are rounded to uint8 first, so ``img / 255`` gives the same E as
+      ``img``.
+
     References
     ----------
     P. Isola, D. Zoran, D. Krishnan, E. H. Adelson, "Crisp boundary detection using
