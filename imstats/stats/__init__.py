@@ -5,5 +5,6 @@
 # isort: off
 from imstats.stats import entropy as _entropy  # noqa: F401
 from imstats.stats import segments as _segments  # noqa: F401
+from imstats.stats import edges as _edges  # noqa: F401
 from imstats.stats import dct as _dct  # noqa: F401
 # isort: on

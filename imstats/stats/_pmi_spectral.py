@@ -1,0 +1,406 @@
+"""PMI edges, steps 7 to 10 of METHOD.md section 3: affinity -> edge map.
+
+DNCuts (two decimations), the generalised eigenproblem, back-projection, ZCA whitening,
+oriented derivative-of-Gaussian energy, border suppression and the max over orientations.
+Everything here is deterministic given the affinity ``W`` (up to eigenvector signs, which
+only ``|response|`` sees).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numba
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg
+
+from imstats._config import NUMBA_CACHE
+
+EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation degrees
+DENSE_EIG_MAX_NODES = 1200  # up to this many decimated nodes the dense solver is faster
+
+
+# ----------------------------------------------------------------------------- filters
+def _matlab_round(x: np.ndarray) -> np.ndarray:
+    """Round half away from zero (MATLAB's ``round``), elementwise."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def oriented_filter(sigma: float, support: float, theta: float, deriv: int = 1) -> np.ndarray:
+    """One oriented derivative-of-Gaussian filter, binned from a supersampled grid.
+
+    The filter is a Gaussian along one axis and a Gaussian derivative (order ``deriv``,
+    0 to 2) across it, rotated by ``theta`` and integrated over each pixel by sampling a
+    fine grid (10 samples per pixel, the function itself looked up on a 10x finer 1-D
+    table by nearest neighbour), then made zero-mean (``deriv > 0``) and unit L1 norm. This
+    is the construction of the Berkeley ``oeFilter`` used by the original PMI code; with
+    ``sigma=1, support=3, deriv=1`` it gives the 7 x 7 filters of the references.
+
+    Returns
+    -------
+    ndarray, shape (2 * ceil(support * sigma) + 1,) * 2, float64
+    """
+    hsz = int(math.ceil(support * sigma))
+    sz = 2 * hsz + 1
+    rate = min(10, max(1, 1000 // sz))
+    samples = sz * rate
+    r = sz // 2 + 0.5 * (1.0 - 1.0 / rate)
+    dom = np.linspace(-r, r, samples)
+    sx, sy = np.meshgrid(dom, dom)
+    mx = _matlab_round(sx).astype(np.int64)
+    my = _matlab_round(sy).astype(np.int64)
+    su = sx * math.sin(theta) + sy * math.cos(theta)
+    sv = sx * math.cos(theta) - sy * math.sin(theta)
+    big_r = r * math.sqrt(2.0) * 1.01
+    fsamples = int(math.ceil(big_r * rate * 10))
+    fsamples += (fsamples + 1) % 2
+    fdom = np.linspace(-big_r, big_r, fsamples)
+    gap = 2.0 * big_r / (fsamples - 1)
+    fx = np.exp(-(fdom**2) / (2.0 * sigma**2))
+    fy = np.exp(-(fdom**2) / (2.0 * sigma**2))
+    if deriv == 1:
+        fy = fy * (-fdom / sigma**2)
+    elif deriv == 2:
+        fy = fy * (fdom**2 / sigma**2 - 1.0)
+    elif deriv != 0:
+        raise ValueError(f"deriv must be 0, 1 or 2; got {deriv}.")
+    xi = _matlab_round(su / gap).astype(np.int64) + fsamples // 2
+    yi = _matlab_round(sv / gap).astype(np.int64) + fsamples // 2
+    vals = fx[xi] * fy[yi]
+    # MATLAB's column-major bin index: row <- mx, column <- my.
+    f = np.zeros((sz, sz))
+    np.add.at(f, (mx + hsz, my + hsz), vals)
+    if deriv > 0:
+        f -= f.mean()
+    s = np.abs(f).sum()
+    if s > 0:
+        f /= s
+    return f
+
+
+def oriented_filters(n_orient: int = 8, sigma: float = 1.0, support: float = 3.0) -> np.ndarray:
+    """The ``n_orient`` first-derivative filters, ``theta = (o + 1) * pi / n_orient``.
+
+    Returns
+    -------
+    ndarray, shape (size, size, n_orient), float64
+        Index ``o`` holds the filter for ``theta = (o + 1) * pi / n_orient`` (the layout of
+        ``refs/pmi/oeFilters_sigma1_support3_deriv1.npy``).
+    """
+    fs = [oriented_filter(sigma, support, (o + 1) * math.pi / n_orient) for o in range(n_orient)]
+    return np.stack(fs, axis=2)
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _oriented_energy_kernel(vecs, taps_dy, taps_dx, weights, center):
+    """Sum over vectors of |filter response|, for odd filters, with symmetric padding.
+
+    vecs (h, w, k) float64 vector images; taps (t,) int offsets of one half of the support;
+    weights (n_orient, t) odd-filter values at those taps; center (n_orient,) centre values.
+    Returns (n_orient, h, w) float64 energies (raw units).
+    """
+    h, w, k = vecs.shape
+    n_orient, n_taps = weights.shape
+    out = np.zeros((n_orient, h, w))
+    diff = np.empty((n_taps, k))
+    acc = np.empty(k)
+    for y in range(h):
+        for x in range(w):
+            for t in range(n_taps):
+                yp = y + taps_dy[t]
+                xp = x + taps_dx[t]
+                ym = y - taps_dy[t]
+                xm = x - taps_dx[t]
+                # numpy "symmetric" padding: index -1 -> 0, h -> h - 1 (pads <= size)
+                if yp < 0:
+                    yp = -yp - 1
+                elif yp >= h:
+                    yp = 2 * h - yp - 1
+                if xp < 0:
+                    xp = -xp - 1
+                elif xp >= w:
+                    xp = 2 * w - xp - 1
+                if ym < 0:
+                    ym = -ym - 1
+                elif ym >= h:
+                    ym = 2 * h - ym - 1
+                if xm < 0:
+                    xm = -xm - 1
+                elif xm >= w:
+                    xm = 2 * w - xm - 1
+                for v in range(k):
+                    diff[t, v] = vecs[yp, xp, v] - vecs[ym, xm, v]
+            for o in range(n_orient):
+                c = center[o]
+                for v in range(k):
+                    acc[v] = c * vecs[y, x, v]
+                for t in range(n_taps):
+                    wt = weights[o, t]
+                    for v in range(k):
+                        acc[v] += wt * diff[t, v]
+                s = 0.0
+                for v in range(k):
+                    s += abs(acc[v])
+                out[o, y, x] = s
+    return out
+
+
+def oriented_energy(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """``E_o = sum_v |vecs[..., v] (*) filters[..., o]|`` with symmetric padding.
+
+    ``filters`` (size, size, n_orient) must be odd (``f(-x) = -f(x)`` up to rounding), as
+    first-derivative filters are; the kernel pairs opposite taps, halving the work.
+    Correlation and convolution differ only in sign here, which ``|.|`` removes.
+
+    Returns
+    -------
+    ndarray, shape (n_orient, h, w), float64
+    """
+    size = filters.shape[0]
+    half = size // 2
+    if min(vecs.shape[:2]) < half:
+        raise ValueError(
+            f"vector images of {vecs.shape[0]} x {vecs.shape[1]} are smaller than the "
+            f"filter half-size {half}; symmetric padding needs at least {half} pixels."
+        )
+    # one representative of each (+t, -t) pair: dy > 0, or dy == 0 and dx > 0
+    dys, dxs = [], []
+    for dy in range(-half, half + 1):
+        for dx in range(-half, half + 1):
+            if dy > 0 or (dy == 0 and dx > 0):
+                dys.append(dy)
+                dxs.append(dx)
+    taps_dy = np.array(dys, dtype=np.int64)
+    taps_dx = np.array(dxs, dtype=np.int64)
+    n_orient = filters.shape[2]
+    # correlation: response(y, x) = sum f[half + dy, half + dx] * v[y + dy, x + dx]
+    weights = np.empty((n_orient, taps_dy.size))
+    for o in range(n_orient):
+        f = filters[:, :, o]
+        odd = 0.5 * (f - f[::-1, ::-1])
+        weights[o] = odd[half + taps_dy, half + taps_dx]
+    center = np.ascontiguousarray(filters[half, half, :])
+    center = np.zeros(n_orient) if np.all(np.abs(center) < 1e-15) else center
+    return _oriented_energy_kernel(
+        np.ascontiguousarray(vecs, dtype=np.float64), taps_dy, taps_dx, weights, center
+    )
+
+
+def border_factors(h: int, w: int, thetas: np.ndarray) -> np.ndarray:
+    """Border-suppression factors of METHOD.md step 9, one ``h x w`` map per orientation.
+
+    Returns
+    -------
+    ndarray, shape (len(thetas), h, w), float64
+    """
+    r = math.ceil(0.03 * h)
+    x = np.arange(1, w + 1, dtype=np.float64)[None, :]
+    y = np.arange(1, h + 1, dtype=np.float64)[:, None]
+    a = w / h
+    m1 = x > a * y
+    m2 = m1[:, ::-1]
+    v = np.where(~m1 & m2, np.minimum(((x - 1) / r) ** 2, 1.0), 1.0)
+    vert = 1.0 - v * v[:, ::-1]
+    g = np.where(m1 & m2, np.minimum(((y - 1) / r) ** 2, 1.0), 1.0)
+    horz = 1.0 - g * g[::-1, :]
+    c = np.abs(np.cos(thetas))[:, None, None]
+    s = np.abs(np.sin(thetas))[:, None, None]
+    return 1.0 - c * horz[None] - s * vert[None]
+
+
+# ----------------------------------------------------------------------------- spectral
+def dncuts_decimate(
+    a: sp.csr_matrix, shape: tuple[int, int], n_decimations: int
+) -> tuple[sp.csr_matrix, list[sp.csr_matrix], tuple[int, int]]:
+    """Decimate the affinity ``n_decimations`` times (DNCuts, METHOD.md step 7).
+
+    Each time keeps the nodes whose 0-based row and column are both odd (row-major index),
+    normalises ``A_sub`` by the degrees into the kept nodes and squares: ``A <- A_sub B``.
+
+    Returns
+    -------
+    a_small : csr_matrix, the decimated affinity
+    bs : list of csr_matrix, the back-projection matrices ``B`` (fine x coarse), in order
+    shape : (rows, cols) of the decimated grid
+    """
+    bs = []
+    h, w = shape
+    for _ in range(n_decimations):
+        rows = np.arange(h)[:, None]
+        cols = np.arange(w)[None, :]
+        keep = np.flatnonzero(((rows % 2 == 1) & (cols % 2 == 1)).ravel())
+        a_sub = a[keep]  # kept rows, n_keep x n
+        d = np.asarray(a_sub.sum(axis=0)).ravel() + EPS
+        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)  # n x n_keep
+        a = sp.csr_matrix(a_sub @ b)
+        bs.append(b)
+        h, w = h // 2, w // 2
+    return a, bs, (h, w)
+
+
+def generalized_ncuts(
+    a: sp.spmatrix, n_eigs: int, *, solver: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest eigenpairs of ``(D - A + 1e-10 I) v = lambda D v``, ``v^T D v = 1``.
+
+    ``solver`` is ``"dense"`` (LAPACK on the full matrix), ``"sparse"`` (ARPACK Lanczos
+    on the symmetrically normalised problem) or ``"auto"`` (dense up to
+    ``DENSE_EIG_MAX_NODES`` nodes). Both solve the same problem to rounding.
+
+    Returns
+    -------
+    vals : (k,) ascending eigenvalues, k = min(n_eigs, n)
+    vecs : (n, k) eigenvectors, D-orthonormal
+    """
+    n = a.shape[0]
+    k = min(n_eigs, n)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    if solver == "auto":
+        solver = "dense" if n <= DENSE_EIG_MAX_NODES else "sparse"
+    if solver == "sparse" and k >= n - 1:  # ARPACK needs k < n - 1
+        solver = "dense"
+    if solver == "dense":
+        # the same problem in symmetric standard form: D^{-1/2} (D - A + eps I) D^{-1/2}
+        dm = 1.0 / np.sqrt(deg)
+        ad = a.toarray() if sp.issparse(a) else np.array(a, dtype=np.float64)
+        m = -(dm[:, None] * ad * dm[None, :])
+        m[np.diag_indices(n)] += 1.0 + 1e-10 / deg
+        m = 0.5 * (m + m.T)
+        vals, us = scipy.linalg.eigh(m, subset_by_index=(0, k - 1), driver="evr")
+        return vals, us * dm[:, None]
+    if solver != "sparse":
+        raise ValueError(f"solver must be 'auto', 'dense' or 'sparse'; got {solver!r}.")
+    # D^{-1/2} (D - A + eps I) D^{-1/2} u = lambda u, v = D^{-1/2} u: the smallest lambda
+    # are 1 minus the largest eigenvalues of D^{-1/2} A D^{-1/2} - eps D^{-1} (Lanczos,
+    # no factorisation; faster than shift-invert here and equal to rounding)
+    dm = 1.0 / np.sqrt(deg)
+    a = sp.csr_matrix(a)
+    norm_a = sp.csr_matrix(a.multiply(dm[:, None]).multiply(dm[None, :])) - sp.diags(1e-10 / deg)
+    norm_a = sp.csr_matrix(0.5 * (norm_a + norm_a.T))
+    rng = np.random.default_rng(0)  # deterministic ARPACK start vector
+    mu, us = scipy.sparse.linalg.eigsh(
+        norm_a, k=k, which="LA", v0=rng.standard_normal(n), tol=1e-12
+    )
+    vals = 1.0 - mu
+    order = np.argsort(vals)
+    return vals[order], us[:, order] * dm[:, None]
+
+
+def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """ZCA-whiten the columns of ``x`` (n x k), then divide by the overall RMS.
+
+    Centre, ``C = Xc^T Xc / n``, map ``V diag(1/sqrt(e)) V^T``; directions with a
+    non-positive variance are left out of the map (they carry no signal). With
+    ``overwrite=True`` ``x`` is centred in place.
+    """
+    if overwrite:  # centre in place: one extra n x k array instead of two
+        xc = x
+        xc -= x.mean(axis=0)
+    else:
+        xc = x - x.mean(axis=0)
+    c = (xc.T @ xc) / xc.shape[0]
+    e, v = np.linalg.eigh(0.5 * (c + c.T))
+    good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
+    inv = np.zeros_like(e)
+    inv[good] = 1.0 / np.sqrt(e[good])
+    xw = xc @ ((v * inv[None, :]) @ v.T)
+    del xc
+    rms = math.sqrt(float(np.mean(xw**2))) if xw.size else 0.0
+    if rms > 0:
+        xw /= rms
+    return xw
+
+
+def spectral_vectors(
+    w_aff: sp.spmatrix | None,
+    shape: tuple[int, int],
+    *,
+    n_eigs: int = 100,
+    n_decimations: int = 2,
+    solver: str = "auto",
+    timings: dict[str, float] | None = None,
+    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DNCuts eigenvectors of ``w_aff`` as images, scaled as the oriented energy needs.
+
+    ``decimated`` may hold ``dncuts_decimate``'s (a_small, bs) instead of ``w_aff`` (so a
+    caller can free the full affinity before the large dense arrays are made).
+
+    Returns
+    -------
+    vecs : (h, w, m) float64, each kept vector min-max scaled to [0, 1] and divided by
+        sqrt(lambda); the constant (first) vector and vectors with lambda <= 0 are left out
+    vals : (m,) their eigenvalues
+    """
+    h, w = shape
+    t0 = time.perf_counter()
+    if decimated is None:
+        a_small, bs, _ = dncuts_decimate(sp.csr_matrix(w_aff), shape, n_decimations)
+    else:
+        a_small, bs = decimated
+    vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver)
+    t1 = time.perf_counter()
+    # drop the constant vector first: back-projection is linear, whitening then sees no
+    # zero-variance column
+    ev, vals = ev[:, 1:], vals[1:]
+    for b in reversed(bs):
+        ev = b @ ev
+    ev = np.asarray(ev)
+    ev = zca_whiten(ev, overwrite=True)
+    pos = vals > 0
+    if not np.all(pos):
+        ev, vals = np.ascontiguousarray(ev[:, pos]), vals[pos]
+    lo = ev.min(axis=0)
+    span = ev.max(axis=0) - lo
+    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0) / np.sqrt(vals)
+    ev -= lo[None, :]
+    ev *= scale[None, :]
+    vecs = ev.reshape(h, w, -1)
+    if timings is not None:
+        timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
+        timings["backproject_whiten"] = (
+            timings.get("backproject_whiten", 0.0) + time.perf_counter() - t1
+        )
+    return vecs, vals
+
+
+def edges_from_affinity(
+    w_aff: sp.spmatrix | None,
+    shape: tuple[int, int],
+    *,
+    n_eigs: int = 100,
+    n_decimations: int = 2,
+    filters: np.ndarray | None = None,
+    solver: str = "auto",
+    timings: dict[str, float] | None = None,
+    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
+) -> np.ndarray:
+    """Steps 7 to 10: the edge map E (``shape``, raw units) from the affinity matrix.
+
+    Pass ``w_aff=None`` and ``decimated=(a_small, bs)`` to start from the decimated problem.
+    """
+    if filters is None:
+        filters = oriented_filters()
+    vecs, _ = spectral_vectors(
+        w_aff,
+        shape,
+        n_eigs=n_eigs,
+        n_decimations=n_decimations,
+        solver=solver,
+        timings=timings,
+        decimated=decimated,
+    )
+    t0 = time.perf_counter()
+    n_orient = filters.shape[2]
+    if vecs.shape[2] == 0:
+        return np.zeros(shape)
+    energy = oriented_energy(vecs, filters)
+    thetas = np.arange(1, n_orient + 1) * math.pi / n_orient
+    energy *= border_factors(shape[0], shape[1], thetas)
+    e = energy.max(axis=0)
+    if timings is not None:
+        timings["filtering"] = timings.get("filtering", 0.0) + time.perf_counter() - t0
+    return e

@@ -1,0 +1,108 @@
+"""Slow, obviously-correct plain-loop references for the PMI edge statistic's kernels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def imresize_half_matrix(n_in: int) -> np.ndarray:
+    """MATLAB imresize's bicubic antialiased 0.5 resampling matrix, one weight at a time."""
+    scale = 0.5
+    n_out = math.ceil(n_in * scale)
+    width = 4.0 / scale
+    m = np.zeros((n_out, n_in))
+    for i in range(1, n_out + 1):
+        u = i / scale + 0.5 * (1 - 1 / scale)
+        left = math.floor(u - width / 2)
+        taps = []
+        for p in range(int(math.ceil(width)) + 2):
+            j = left + p
+            s = abs(scale * (u - j))
+            if s <= 1:
+                k = 1.5 * s**3 - 2.5 * s**2 + 1
+            elif s <= 2:
+                k = -0.5 * s**3 + 2.5 * s**2 - 4 * s + 2
+            else:
+                k = 0.0
+            taps.append((j, scale * k))
+        total = sum(k for _, k in taps)
+        for j, k in taps:
+            # mirror 1-based index j into 1..n_in: sequence 1..n, n..1 repeated
+            q = (j - 1) % (2 * n_in)
+            jj = q if q < n_in else 2 * n_in - 1 - q
+            m[i - 1, jj] += k / total
+    return m
+
+
+def _sym(i: int, n: int) -> int:
+    """numpy 'symmetric' padding index (edge repeated), for pads up to n."""
+    if i < 0:
+        return -i - 1
+    if i >= n:
+        return 2 * n - i - 1
+    return i
+
+
+def local_std(x: np.ndarray, radius: int) -> np.ndarray:
+    """Local standard deviation (N-1) over a disk, symmetric padding, per channel."""
+    h, w, c = x.shape
+    out = np.zeros_like(x, dtype=np.float64)
+    for y in range(h):
+        for xx in range(w):
+            for ch in range(c):
+                vals = [
+                    x[_sym(y + dy, h), _sym(xx + dx, w), ch]
+                    for dy in range(-radius, radius + 1)
+                    for dx in range(-radius, radius + 1)
+                    if dy * dy + dx * dx <= radius * radius
+                ]
+                out[y, xx, ch] = np.std(vals, ddof=1)
+    return out
+
+
+def kde(samples: np.ndarray, queries: np.ndarray, h: float) -> np.ndarray:
+    """Epanechnikov product KDE, brute force over every sample, one query at a time."""
+    n, d = samples.shape
+    out = np.zeros(len(queries))
+    for qi, q in enumerate(queries):
+        total = 0.0
+        for s in samples:
+            prod = 1.0
+            for k in range(d):
+                u = (q[k] - s[k]) / h
+                prod *= 0.75 / h * max(0.0, 1.0 - u * u)
+            total += prod
+        out[qi] = total / n
+    return out
+
+
+def affinity(feats: np.ndarray, samples: np.ndarray, h: float, radius: int, rho: float, reg: float):
+    """Dense PMI affinity of every pixel pair within ``radius``, plain loops.
+
+    ``samples`` (m, 6) are the (quirk-swapped) density samples. The joint density is taken
+    at the quirk-swapped pair, the marginals at each pixel's own features.
+    """
+    hh, ww, c = feats.shape
+    n = hh * ww
+    marg_samples = np.concatenate([samples[:, :c], samples[:, c:]], axis=0)
+    flat = feats.reshape(n, c)
+    marg = kde(marg_samples, flat, h)
+    w = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            yi, xi = divmod(i, ww)
+            yj, xj = divmod(j, ww)
+            d2 = (yi - yj) ** 2 + (xi - xj) ** 2
+            if not 0 < d2 <= radius * radius:
+                continue
+            # the earlier pixel (row-major) is "a"
+            a, b = (flat[i], flat[j]) if i < j else (flat[j], flat[i])
+            q = np.concatenate([a, b])
+            if q[0] < q[c]:
+                q[0], q[c] = q[c], q[0]
+            joint = reg + kde(samples, q[None], h)[0] / 2
+            prod = marg[i] * marg[j] + reg
+            w[i, j] = math.exp(math.log(joint**rho / prod))
+    return w

@@ -1,0 +1,377 @@
+"""Tests of the PMI edge statistic (imstats.stats.edges) against the original's outputs."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imstats.stats import _pmi_density as density
+from imstats.stats import _pmi_features as features
+from imstats.stats import _pmi_spectral as spectral
+from imstats.stats import edges
+from tests import naive_edges as naive
+
+REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
+needs_refs = pytest.mark.skipif(
+    not REFS.is_dir(), reason=f"reference outputs of the original PMI code not found at {REFS}"
+)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@needs_refs
+def test_filters_equal_reference():
+    ref = np.load(REFS / "oeFilters_sigma1_support3_deriv1.npy")
+    ours = spectral.oriented_filters(8, sigma=1.0, support=3.0)
+    assert ours.shape == (7, 7, 8)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+def test_filters_are_odd_zero_mean_unit_l1():
+    f = spectral.oriented_filters(8)
+    for o in range(8):
+        fo = f[:, :, o]
+        assert abs(fo.sum()) < 1e-15
+        assert abs(np.abs(fo).sum() - 1.0) < 1e-12
+        np.testing.assert_allclose(fo, -fo[::-1, ::-1], atol=1e-15)
+
+
+def test_filter_bad_derivative_order():
+    with pytest.raises(ValueError, match="deriv must be 0, 1 or 2"):
+        spectral.oriented_filter(1.0, 3.0, 0.0, deriv=3)
+
+
+@needs_refs
+@pytest.mark.parametrize("solver", ["dense", "sparse"])
+def test_steps_7_to_10_reproduce_reference_edge_map(solver):
+    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
+    assert set(z.files) == {"i", "j", "w"}
+    n = 96 * 96
+    w = sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+    e_ref = np.load(REFS / "astronaut_speedy_exactPMI_seed1_E.npy")
+    e = spectral.edges_from_affinity(w, (96, 96), solver=solver)
+    assert e.shape == e_ref.shape
+    assert _pearson(e, e_ref) >= 0.999
+    assert abs(e.sum() / e_ref.sum() - 1.0) < 1e-3
+    # METHOD.md: the steps as written reproduce the reference to about 5e-9
+    assert np.abs(e - e_ref).max() < 1e-6
+
+
+def test_border_factors_interior_is_one():
+    thetas = np.arange(1, 9) * math.pi / 8
+    f = spectral.border_factors(40, 60, thetas)
+    assert f.shape == (8, 40, 60)
+    np.testing.assert_allclose(f[:, 10:30, 10:50], 1.0)
+    # vertical-edge orientation (theta = pi/2... index 3) is suppressed at the left border
+    assert f[3, 20, 0] < 1e-12
+
+
+def _load_png(name: str) -> np.ndarray:
+    from skimage.io import imread
+
+    img = imread(REFS / f"{name}.png")
+    return np.ascontiguousarray(img[..., :3]) if img.ndim == 3 else img
+
+
+def _max_abs_up_to_sign(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Max abs difference per channel, allowing each channel to be mirrored (x -> 1 - x)."""
+    worst = 0.0
+    for c in range(ref.shape[2]):
+        a, b = ours[..., c], ref[..., c]
+        worst = max(worst, min(np.abs(a - b).max(), np.abs((1 - a) - b).max()))
+    return worst
+
+
+@needs_refs
+@pytest.mark.parametrize("name", ["square", "texture", "astronaut"])
+def test_features_equal_reference(name):
+    rgb = _load_png(name).astype(np.float64) / 255.0
+    for kind, func in (("color", features.color_features), ("var", features.var_features)):
+        ref = np.load(REFS / f"{name}_features_scale2_{kind}.npy")
+        ours = func(rgb)
+        assert ours.shape == ref.shape == (-(-rgb.shape[0] // 2), -(-rgb.shape[1] // 2), 3)
+        assert _max_abs_up_to_sign(ours, ref) < 1e-3, kind
+
+
+def test_lab_matches_skimage_xyz2lab_d50():
+    # the XYZ -> L*a*b* step against scikit-image with its D50 white (0.96422, 1, 0.82521):
+    # the references' white (0.9642, 1, 0.8249) differs by ~3e-4, i.e. < 0.05 L*a*b* units
+    from skimage.color import xyz2lab
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((8, 9, 3))
+    rgb[0, 0] = 1.0
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ features.SRGB_TO_XYZ_D50.T
+    ours = features.rgb_to_lab(rgb)
+    ref = xyz2lab(xyz, illuminant="D50", observer="2")
+    np.testing.assert_allclose(ours, ref, atol=0.05)
+    np.testing.assert_allclose(ours[0, 0], [100.0, 0.0, 0.0], atol=0.05)
+
+
+def test_resize_matrix_matches_plain_loop():
+    for n in (5, 8, 13, 16):
+        m = features.resize_matrix(n).toarray()
+        np.testing.assert_allclose(m, naive.imresize_half_matrix(n), atol=1e-14)
+        np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-14)
+
+
+def test_local_std_matches_plain_loop():
+    rng = np.random.default_rng(3)
+    x = rng.random((7, 9, 2))
+    x[:5, :5, 0] = 0.25  # a flat patch must give exactly 0 in its interior
+    ours = features.local_std(x, 2)
+    np.testing.assert_allclose(ours, naive.local_std(x, 2), atol=1e-13)
+    assert ours[2, 1, 0] == 0.0
+
+
+def test_local_std_too_small():
+    with pytest.raises(ValueError, match="smaller than the variance disk radius"):
+        features.local_std(np.zeros((1, 5, 3)), 2)
+
+
+# ----------------------------------------------------------------------------- density
+def test_grid_kde_equals_brute_force_on_clustered_samples():
+    rng = np.random.default_rng(5)
+    centres = rng.random((4, 6))
+    xs = np.clip(centres[rng.integers(0, 4, 200)] + 0.03 * rng.standard_normal((200, 6)), 0, 1)
+    qs = np.clip(xs[:60] + 0.02 * rng.standard_normal((60, 6)), 0, 1)
+    qs = np.concatenate([qs, rng.random((20, 6)), np.zeros((1, 6)), np.ones((1, 6))])
+    ref = naive.kde(xs, qs, 0.05)
+    assert (ref > 0).sum() > 50  # the check is not vacuous
+    for hd, div in (((0, 3, 1), 1), ((0, 1, 2), 2), ((5, 4, 3), 3)):
+        ours = density.GridKDE(xs, 0.05, hd, cell_div=div)(qs)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-9)
+    ours3 = density.GridKDE(xs[:, :3], 0.05, (0, 1, 2))(qs[:, :3])
+    np.testing.assert_allclose(ours3, naive.kde(xs[:, :3], qs[:, :3], 0.05), rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.floats(0.02, 0.3),
+    st.integers(0, 2**31 - 1),
+)
+def test_grid_kde_equals_brute_force_hypothesis(n, m, h, seed):
+    rng = np.random.default_rng(seed)
+    xs = rng.random((n, 3)) * 0.4 + 0.3
+    qs = np.concatenate([xs[: min(n, m)] + h * 0.5, rng.random((m, 3))])
+    ours = density.GridKDE(xs, h, (2, 0, 1))(np.clip(qs, 0, 1))
+    np.testing.assert_allclose(ours, naive.kde(xs, np.clip(qs, 0, 1), h), rtol=1e-12, atol=1e-12)
+
+
+def test_grid_kde_bad_hash_dims():
+    with pytest.raises(ValueError, match="hash_dims must name 3 distinct dimensions"):
+        density.GridKDE(np.zeros((4, 6)), 0.05, (0, 0, 1))
+    with pytest.raises(ValueError, match="samples must have 3 or 6 columns"):
+        density.GridKDE(np.zeros((4, 2)), 0.05, (0, 1, 2))
+
+
+def test_half_disk_has_40_offsets_for_radius_5():
+    dys, dxs = density.half_disk_offsets(5)
+    assert dys.size == 40
+    pairs = set(zip(dys.tolist(), dxs.tolist(), strict=True))
+    assert all((-a, -b) not in pairs for a, b in pairs)
+    full = {(a, b) for a in range(-5, 6) for b in range(-5, 6) if 0 < a * a + b * b <= 25}
+    assert pairs | {(-a, -b) for a, b in pairs} == full
+
+
+def test_sample_pairs_geometry():
+    rng = np.random.default_rng(0)
+    ia, ib = density.sample_pairs((30, 40), 5000, rng)
+    assert 0 < ia.size <= 1200  # duplicates removed: at most the number of pixels
+    ay, ax = np.divmod(ia, 40)
+    by, bx = np.divmod(ib, 40)
+    dy, dx = ay - by, ax - bx
+    # |r| >= 1 before clipping, components clipped to 2: A - B = 2r rounded
+    assert np.all(np.abs(dy) <= 4) and np.all(np.abs(dx) <= 4)
+    assert np.all(dy**2 + dx**2 >= 1)
+    feats = np.random.default_rng(1).random((30, 40, 3))
+    xs = density.pair_samples(feats, ia, ib)
+    assert np.all(xs[:, 0] >= xs[:, 3])  # first channels ordered, the others untouched
+    flat = feats.reshape(-1, 3)
+    np.testing.assert_array_equal(xs[:, [1, 2, 4, 5]], np.c_[flat[ia][:, 1:], flat[ib][:, 1:]])
+
+
+def test_affinity_equals_plain_loop_on_tiny_image():
+    rng = np.random.default_rng(2)
+    feats = np.clip(0.5 + 0.08 * rng.standard_normal((6, 7, 3)), 0, 1)
+    feats[:, 4:, 0] += 0.3
+    feats = np.clip(feats, 0, 1)
+    ia, ib = density.sample_pairs(feats.shape[:2], 200, rng)
+    xs = density.pair_samples(feats, ia, ib)
+    joint = density.GridKDE(xs, 0.2, (0, 3, 1))
+    marg = density.GridKDE(np.concatenate([xs[:, :3], xs[:, 3:]]), 0.2, (0, 1, 2))
+    dys, dxs = density.half_disk_offsets(3)
+    wh = np.ones((42, dys.size))
+    density.pmi_weights(feats, joint, marg, dys, dxs, rho=1.25, reg=100.0, out=wh)
+    ours = density.affinity_matrix(wh, (6, 7), dys, dxs).toarray()
+    ref = naive.affinity(feats, xs, 0.2, 3, 1.25, 100.0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(ours, ours.T)
+
+
+# ----------------------------------------------------------------------------- public API
+SEEDS = (1, 2, 3)
+MIN_CORR = {"square": 0.9, "texture": 0.8, "astronaut": 0.9}
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs():
+    """E of the whole pipeline on the three reference images, seeds 1 to 3 (computed once)."""
+    if not REFS.is_dir():
+        pytest.skip(f"reference outputs of the original PMI code not found at {REFS}")
+    return {name: [edges.edge_map(_load_png(name), seed=s) for s in SEEDS] for name in MIN_CORR}
+
+
+def _reference_sums(name: str) -> list[float]:
+    with open(REFS / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    sums = [
+        float(r["E_sum"])
+        for r in rows
+        if r["image"] == name and r["variant"] in ("speedy", "speedy_exactPMI")
+    ]
+    assert len(sums) == 6
+    # the csv and the npy files agree
+    for variant in ("speedy", "speedy_exactPMI"):
+        for s in SEEDS:
+            e = np.load(REFS / f"{name}_{variant}_seed{s}_E.npy")
+            assert any(abs(e.sum() - v) < 1e-3 * v for v in sums)
+    return sums
+
+
+@needs_refs
+@pytest.mark.parametrize("name", list(MIN_CORR))
+def test_pipeline_sums_match_reference(pipeline_runs, name):
+    ref_mean = float(np.mean(_reference_sums(name)))
+    sums = [float(e.sum()) for e in pipeline_runs[name]]
+    assert abs(np.mean(sums) / ref_mean - 1.0) <= 0.06, sums
+    for s in sums:
+        assert abs(s / ref_mean - 1.0) <= 0.10, sums
+
+
+@needs_refs
+@pytest.mark.parametrize("name", list(MIN_CORR))
+def test_pipeline_maps_correlate_with_reference(pipeline_runs, name):
+    refs = [np.load(REFS / f"{name}_speedy_exactPMI_seed{s}_E.npy") for s in SEEDS]
+    for e in pipeline_runs[name]:
+        assert e.shape == refs[0].shape
+        assert np.all(e >= 0)
+        for ref in refs:
+            assert _pearson(e, ref) >= MIN_CORR[name]
+
+
+def _step_image(h: int = 40, w: int = 40) -> np.ndarray:
+    img = np.full((h, w, 3), 40, np.uint8)
+    img[:, w // 2 :] = (200, 180, 60)
+    return img
+
+
+def test_fixed_seed_gives_identical_output():
+    img = _step_image(32, 36)
+    rng = np.random.default_rng(0)
+    img = np.clip(img + rng.integers(0, 30, img.shape), 0, 255).astype(np.uint8)
+    a = edges.edge_map(img, seed=7)
+    b = edges.edge_map(img, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert edges.edge_strength(img, seed=7) == float(a.sum())
+    c = edges.edge_map(img, seed=np.random.default_rng(7))
+    np.testing.assert_array_equal(a, c)
+
+
+def test_constant_image_has_no_edges():
+    for img in (np.full((32, 40, 3), 77, np.uint8), np.full((21, 20), 0.5)):
+        e = edges.edge_map(img, seed=1)
+        assert e.shape == (-(-img.shape[0] // 2), -(-img.shape[1] // 2))
+        assert np.all(e == 0.0)
+        assert edges.edge_strength(img, seed=1) == 0.0
+    # rounding noise of a flat feature image is not amplified into [0, 1]
+    lab_flat = features.rgb_to_lab(np.full((9, 8, 3), 0.3))
+    assert np.all(features.minmax(features.pca_scores(lab_flat)) == 0.0)
+
+
+def test_step_edge_scores_higher_than_flat_area():
+    e = edges.edge_map(_step_image(), seed=3)  # 20 x 20 map, step between columns 9 and 10
+    # E is raw (no normalisation, no non-maximum suppression): smooth eigenvectors leave
+    # some energy in flat areas, but the step is the maximum of every row
+    edge_band = e[2:18, 9:11].mean()
+    flat = max(e[2:18, 2:6].mean(), e[2:18, 14:18].mean())
+    assert edge_band > 1.3 * flat
+    assert np.all(np.isin(e[2:18].argmax(axis=1), [9, 10]))
+    assert edges.edge_strength(_step_image(), seed=3) > 0.0
+
+
+def test_gray_equals_replicated_rgb_and_float_equals_uint8():
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, (30, 34)).astype(np.uint8)
+    gray[:, 17:] //= 3
+    e_gray = edges.edge_map(gray, seed=2)
+    np.testing.assert_array_equal(e_gray, edges.edge_map(np.dstack([gray] * 3), seed=2))
+    np.testing.assert_array_equal(e_gray, edges.edge_map(gray / 255.0, seed=2))
+
+
+def test_registered_statistic():
+    from imstats import registry
+
+    stat = registry.get("edge_strength")
+    assert stat.func is edges.edge_strength
+    assert stat.resize_applies is False
+    assert [(f.name, str(f.type)) for f in stat.fields] == [("edge_strength", "double")]
+    assert stat.defaults["n_samples"] == 5000 and stat.defaults["bandwidth"] == 0.05
+    assert stat.defaults["rho"] == 1.25 and stat.defaults["reg"] == 100.0
+    assert stat.defaults["radius"] == 5 and stat.defaults["n_eigs"] == 100
+
+
+def test_small_image_is_rejected():
+    with pytest.raises(
+        ValueError, match="image is 14 x 40 pixels; the PMI edge map needs at least 15 x 15"
+    ):
+        edges.edge_map(np.zeros((14, 40), np.uint8))
+    e = edges.edge_map(_step_image(15, 15), seed=0)  # the minimum works: 8 x 8 map
+    assert e.shape == (8, 8) and np.all(np.isfinite(e))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_samples": 0}, "n_samples must be an integer >= 1"),
+        ({"bandwidth": 0.0}, r"bandwidth must be in \(0, 1\]"),
+        ({"rho": -1.0}, "rho must be > 0"),
+        ({"reg": 0.0}, "reg must be > 0"),
+        ({"radius": 0}, "radius must be an integer in 1..20"),
+        ({"n_eigs": 1}, "n_eigs must be an integer >= 2"),
+        ({"n_decimations": 5}, "n_decimations must be an integer in 0..4"),
+        ({"n_orient": 0}, "n_orient must be an integer >= 1"),
+        ({"sigma": 0.0}, r"sigma must be in \(0, 5\]"),
+        ({"var_radius": 0}, "var_radius must be an integer >= 1"),
+        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense' or 'sparse'"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        edges.edge_strength(_step_image(), **kwargs)
+
+
+def test_bad_image_input():
+    with pytest.raises(TypeError, match="integer images must be uint8"):
+        edges.edge_strength(np.zeros((32, 32), np.int32))
+    with pytest.raises(ValueError, match="must have 3 channels"):
+        edges.edge_strength(np.zeros((32, 32, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        edges.edge_strength(np.full((32, 32), 2.0))
+
+
+def test_many_decimations_need_a_larger_image():
+    with pytest.raises(ValueError, match="3 decimations need at least 32 pixels per side"):
+        edges.edge_map(_step_image(20, 40), n_decimations=3)
