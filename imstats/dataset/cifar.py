@@ -12,10 +12,11 @@ strings are pickled) and the few NumPy globals that rebuild a plain array (see
 :data:`ALLOWED_GLOBALS`); anything else is refused before it is created, and object-dtype
 arrays are refused after loading. A batch that fails this check or lacks the expected
 keys gives one error row (id ``cifar10/<split>/<batch file>``) and the run goes on; the
-ids of later batches still count it as the official 10 000 images.
+ids of the other batches do not change.
 
 Ids are ``cifar10/<split>/<index>`` with the index into the split in the official order
-(train: data_batch_1..5 concatenated; test: test_batch). Extra column: ``filename``.
+(train: data_batch_1..5 concatenated, index = 10 000 (b - 1) + position in batch b; test:
+test_batch). Extra column: ``filename``.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def load_batch(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         )
     if data.shape[1] != 3072 or labels is None or len(labels) != len(data):
         raise ImageReadError(
-            f"{path}: not a valid CIFAR-10 batch: data {data.shape} and "
-            f"{0 if labels is None else len(labels)} labels"
+            f"{path}: not a valid CIFAR-10 batch: 'data' must be N x 3072 with one label "
+            f"per row; got data {data.shape} and {0 if labels is None else len(labels)} labels"
         )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     names = d.get("filenames") or [None] * len(data)
@@ -172,13 +173,12 @@ class CIFAR10Reader(Reader):
 
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
         for s in self.check_split(split):
-            offset = 0
-            for name in _BATCHES[s]:
+            for k, name in enumerate(_BATCHES[s]):
+                offset = 10_000 * k  # official batches hold 10 000 images each
                 b = self._batch(name)
                 if isinstance(b, str):
                     # one error row stands for the unreadable batch
                     yield ExampleRef(f"cifar10/{s}/{name}", s, None, {"filename": None}, name)
-                    offset += 10_000  # keep later batches' ids stable
                     continue
                 _, labels, names = b
                 for i in range(len(labels)):
@@ -189,7 +189,6 @@ class CIFAR10Reader(Reader):
                         {"filename": names[i]},
                         (name, i),
                     )
-                offset += len(labels)
 
     def load(self, ref: ExampleRef) -> np.ndarray:
         if isinstance(ref.source, str):
