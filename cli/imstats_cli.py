@@ -82,9 +82,9 @@ def compute(
     progress: bool,
 ) -> None:
     """Compute statistics for every image of DATASET into one Parquet table."""
-    from imstats.compute import RunMismatchError
-    from imstats.compute import compute as run
     from imstats.dataset import DatasetNotFoundError
+    from imstats.engine import RunMismatchError
+    from imstats.engine import compute as run
 
     try:
         path = run(

@@ -24,3 +24,10 @@ def n_pixels(image: np.ndarray, *, min_side: int = 1) -> int:
     """Number of pixels; ValueError when a side is below ``min_side`` (native size)."""
     img = check_image(image, min_side=min_side)
     return int(img.shape[0] * img.shape[1])
+
+
+@register("test_seeded", [pa.field("test_seeded", pa.float64())])
+def seeded(image: np.ndarray, *, seed: int = 0) -> float:
+    """A pseudo-random number from ``seed`` (checks that --seed reaches the statistics)."""
+    check_image(image)
+    return float(np.random.default_rng(seed).random())

@@ -155,7 +155,8 @@ def decode_image(
         ) from None
     except OSError as exc:
         msg = str(exc)
-        if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
+        low = msg.lower()
+        if "truncated" in low or "broken data stream" in low or "premature end" in low:
             raise ImageReadError(f"{name}: truncated or corrupt image data ({msg})") from None
         raise ImageReadError(f"{name}: cannot read image: {_oserror(exc)}") from None
     except (ValueError, SyntaxError, EOFError, struct.error) as exc:

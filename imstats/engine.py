@@ -1,4 +1,4 @@
-"""The dataset engine: statistics for every image of a dataset, into one Parquet table.
+"""The dataset engine (`imstats.compute`, `imstats.read`): statistics for a whole dataset.
 
 The unit of work is :func:`compute_shard`, a pure function from (reader spec, a shard of
 :class:`~imstats.dataset.base.ExampleRef`, statistic specs) to one Parquet shard file,
