@@ -1,0 +1,252 @@
+"""Dataset-engine benchmarks (issue 4 targets), printed as a table with ratios.
+
+1. ``scaling``: images/s with 1 and 2 workers on 500 x 375 JPEGs (target >= 1.85x).
+2. ``overhead``: the engine (workers=1) against a plain loop of decode + statistics over
+   the same files; overhead = (engine - plain) / engine (target < 10 %).
+3. ``memory``: peak RSS of a run over 1 000 and 10 000 small PNGs, each run in a fresh
+   subprocess (target: flat).
+4. ``fmnist``: the Fashion-MNIST training set (60 000 images, entropy + segment_count +
+   dct_coefficients), images/s and images/s per core.
+
+Timings are medians of ``--repeat`` runs after one warm-up (the JIT compiles outside the
+timed region). Usage::
+
+    PYTHONPATH=. python benchmarks/bench_engine.py [scaling overhead memory fmnist]
+        [--n 200] [--repeat 3] [--stats entropy,segment_count,dct_coefficients]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_STATS = "entropy,segment_count,dct_coefficients"
+
+
+def make_jpegs(folder: Path, n: int, size=(500, 375), seed: int = 0) -> None:
+    """``n`` distinct natural-image JPEGs of ``size`` (random crops of scikit-image photos)."""
+    import skimage.data
+    from PIL import Image
+
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
+    photos = [Image.fromarray(p).resize((1000, 750)) for p in photos]
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        p = photos[i % len(photos)]
+        x, y = int(rng.integers(0, 1000 - size[0])), int(rng.integers(0, 750 - size[1]))
+        crop = p.crop((x, y, x + size[0], y + size[1]))
+        d = folder / f"c{i % 10}"
+        d.mkdir(parents=True, exist_ok=True)
+        crop.save(d / f"{i:06d}.jpg", quality=90)
+
+
+def make_pngs(folder: Path, n: int, side: int = 32) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (side, side, 3), np.uint8)
+    for i in range(n):
+        d = folder / f"c{i % 10}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.roll(base, i, axis=1)).save(d / f"{i:06d}.png")
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def warm(stats: list[str]) -> None:
+    """Compile every statistic once (JIT warm-up outside the timed region)."""
+    from imstats import registry
+
+    img = np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8)
+    for s in stats:
+        registry.get(s).func(img)
+
+
+def bench_scaling(tmp: Path, n: int, repeat: int, stats: str) -> list[tuple]:
+    import imstats
+
+    folder = tmp / "jpeg"
+    if not folder.exists():
+        make_jpegs(folder, n)
+    warm(stats.split(","))
+    rows = []
+    rate = {}
+    for w in (1, 2):
+
+        def go(w=w):
+            imstats.compute(
+                "folder",
+                root=folder,
+                out=tmp / f"w{w}.parquet",
+                stats=stats,
+                workers=w,
+                shard_size=16,
+                progress=False,
+                force=True,
+            )
+
+        if w > 1:
+            go()  # warm-up of the pool's JIT is part of every run; run once untimed
+        t = median_time(go, repeat)
+        rate[w] = n / t
+        rows.append((f"scaling: {w} worker(s), {n} JPEGs 500x375", f"{rate[w]:.2f} img/s", ""))
+    rows.append(("scaling: 2 workers / 1 worker", f"{rate[2] / rate[1]:.2f}x", "target >= 1.85x"))
+    return rows
+
+
+def bench_overhead(tmp: Path, n: int, repeat: int, stats: str) -> list[tuple]:
+    import imstats
+    from imstats import registry
+    from imstats.dataset.imageio import decode_image
+
+    folder = tmp / "jpeg"
+    if not folder.exists():
+        make_jpegs(folder, n)
+    names = stats.split(",")
+    warm(names)
+    files = sorted(folder.rglob("*.jpg"))
+    funcs = [registry.get(s).func for s in names]
+
+    def plain():
+        for f in files:
+            img = decode_image(f)
+            for fn in funcs:
+                fn(img)
+
+    def engine():
+        imstats.compute(
+            "folder",
+            root=folder,
+            out=tmp / "ov.parquet",
+            stats=stats,
+            workers=1,
+            progress=False,
+            force=True,
+        )
+
+    # interleave to share the machine's noise
+    tp, te = [], []
+    for _ in range(repeat):
+        tp.append(median_time(plain, 1))
+        te.append(median_time(engine, 1))
+    p, e = statistics.median(tp), statistics.median(te)
+    return [
+        ("overhead: plain decode + stats loop", f"{p:.3f} s", f"{n / p:.2f} img/s"),
+        ("overhead: engine, workers=1", f"{e:.3f} s", f"{n / e:.2f} img/s"),
+        ("overhead: (engine - plain) / engine", f"{100 * (e - p) / e:.1f} %", "target < 10 %"),
+    ]
+
+
+_MEM_CHILD = """
+import importlib, resource, sys, imstats
+for m in filter(None, sys.argv[4].split(",")):
+    importlib.import_module(m)
+imstats.compute("folder", root=sys.argv[1], out=sys.argv[2], stats=sys.argv[3],
+                workers=1, progress=False, force=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory(tmp: Path, stats: str, extra: str = "") -> list[tuple]:
+    rows = []
+    peak = {}
+    for n in (1000, 10_000):
+        folder = tmp / f"png{n}"
+        if not folder.exists():
+            make_pngs(folder, n)
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        out = subprocess.run(
+            [sys.executable, "-c", _MEM_CHILD, str(folder), str(tmp / "m.parquet"), stats, extra],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        peak[n] = int(out.stdout.split()[-1]) / 1024
+        rows.append((f"memory: peak RSS, {n} PNGs 32x32", f"{peak[n]:.0f} MiB", ""))
+    rows.append(("memory: 10 000 / 1 000", f"{peak[10_000] / peak[1000]:.2f}x", "target: flat"))
+    return rows
+
+
+def bench_fmnist(tmp: Path, stats: str, workers: int) -> list[tuple]:
+    import imstats
+
+    warm(stats.split(","))
+    t0 = time.perf_counter()
+    path = imstats.compute(
+        "fashion-mnist",
+        split="train",
+        out=tmp / "fmnist.parquet",
+        stats=stats,
+        workers=workers,
+        shard_size=1000,
+        progress=True,
+        force=True,
+    )
+    t = time.perf_counter() - t0
+    n = imstats.read(path).num_rows
+    return [
+        (f"fmnist: {n} train images, {workers} workers", f"{t:.1f} s", f"{n / t:.0f} img/s"),
+        ("fmnist: per core", f"{n / t / workers:.0f} img/s/core", stats),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("which", nargs="*", default=["scaling", "overhead", "memory", "fmnist"])
+    ap.add_argument("--n", type=int, default=200, help="JPEGs for scaling/overhead")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--stats", default=DEFAULT_STATS)
+    ap.add_argument("--mem-stats", default="dct_coefficients")
+    ap.add_argument("--workers", type=int, default=2, help="workers for fmnist")
+    ap.add_argument(
+        "--extra", default="", help="comma-separated modules to import (more statistics)"
+    )
+    args = ap.parse_args()
+    for mod in filter(None, args.extra.split(",")):
+        importlib.import_module(mod)
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; stats: {args.stats}"
+    )
+    rows: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as d:
+        tmp = Path(d)
+        for w in args.which:
+            if w == "scaling":
+                new = bench_scaling(tmp, args.n, args.repeat, args.stats)
+            elif w == "overhead":
+                new = bench_overhead(tmp, args.n, args.repeat, args.stats)
+            elif w == "memory":
+                new = bench_memory(tmp, args.mem_stats, args.extra)
+            elif w == "fmnist":
+                new = bench_fmnist(tmp, args.stats, args.workers)
+            else:
+                ap.error(f"unknown benchmark {w!r}")
+            for r in new:
+                print(f"| {r[0]} | {r[1]} | {r[2]} |", flush=True)
+            rows += new
+    print("\n| benchmark | value | note |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+
+
+if __name__ == "__main__":
+    main()
