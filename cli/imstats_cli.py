@@ -41,8 +41,9 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(min=0), help="Only the first N examples.")
 @click.option(
     "--resize",
-    type=click.IntRange(min=1),
-    help="Resize to N x N (bilinear) for entropy and DCT (METHOD.md's ImageNet preset: 128).",
+    type=click.IntRange(min=0),
+    help="Resize to N x N (bilinear) for entropy and DCT; default: the dataset's preset "
+    "(128 for imagenet, else native); 0 = native.",
 )
 @click.option(
     "--workers", type=click.IntRange(min=0), default=1, show_default=True, help="0 = every CPU."

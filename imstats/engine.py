@@ -416,8 +416,9 @@ def compute(
         Only the first ``limit`` examples (after the split filter).
     resize : int, optional
         Resize to ``resize x resize`` (bilinear, aspect not kept) for the statistics that
-        declare ``resize_applies`` (entropy and DCT; METHOD.md's ImageNet preset is 128).
-        ``width`` and ``height`` stay the native size.
+        declare ``resize_applies`` (entropy and DCT). None takes the dataset's preset
+        (METHOD.md: 128 for ``imagenet``, native size for every other dataset); 0 means
+        native size. ``width`` and ``height`` stay the native size.
     workers : int or None, default 1
         Worker processes; 1 runs in this process, None or 0 uses every CPU.
     shard_size : int, default 256
@@ -461,8 +462,8 @@ def compute(
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1; got {shard_size}")
-    if resize is not None and resize < 1:
-        raise ValueError(f"resize must be a positive side length in pixels; got {resize}")
+    if resize is not None and resize < 0:
+        raise ValueError(f"resize must be a side length in pixels (0 = native size); got {resize}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0; got {limit}")
     if not workers:
@@ -474,6 +475,9 @@ def compute(
         if isinstance(dataset, Reader)
         else get_reader(dataset, root, **(reader_options or {}))
     )
+    if resize is None:
+        resize = reader.default_resize
+    resize = resize or None  # 0 -> native size
     stat_specs = resolve_stats(stats, params, seed)
     schema = output_schema(reader, stat_specs)
     spec = reader.spec()
@@ -497,10 +501,11 @@ def compute(
                 stats=[s["name"] for s in stat_specs],
                 split=split,
                 limit=limit,
-                resize=resize,
+                resize=resize or 0,
                 workers=workers,
                 shard_size=shard_size,
                 params={s["name"]: s["params"] for s in stat_specs},
+                seed=seed,
                 progress=progress,
                 on_shard=on_shard,
             )

@@ -228,6 +228,20 @@ def test_resize_applies_only_to_flagged_statistics():
         assert row["test_n_pixels"] == 784 and (row["width"], row["height"]) == (28, 28)
 
 
+def test_imagenet_preset_resize_and_native_override(tmp_path):
+    from tests.dataset.test_readers import imagenet_train
+
+    imagenet_train(tmp_path)
+    t = imstats.compute("imagenet", root=tmp_path, stats=["test_mean_luma"], progress=False)
+    assert run_metadata(t)["resize"] == 128
+    t0 = imstats.compute(
+        "imagenet", root=tmp_path, stats=["test_mean_luma"], resize=0, progress=False
+    )
+    assert run_metadata(t0)["resize"] is None
+    # the fixture images are 12 x 10 with one bright pixel: resizing changes the mean
+    assert t.column("test_mean_luma")[0].as_py() != t0.column("test_mean_luma")[0].as_py()
+
+
 def test_multilabel_label_column_and_dataset_columns(tmp_path):
     root = voc_root(tmp_path)
     t = imstats.compute("voc", root=root, stats=["test_n_pixels"], progress=False)
@@ -254,8 +268,8 @@ def test_parameter_and_selection_errors():
     assert nested[0]["params"] == {"offset": 2}
     with pytest.raises(ValueError, match="shard_size must be >= 1"):
         imstats.compute("sample", shard_size=0)
-    with pytest.raises(ValueError, match="resize must be a positive"):
-        imstats.compute("sample", resize=0)
+    with pytest.raises(ValueError, match="resize must be a side length"):
+        imstats.compute("sample", resize=-1)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         imstats.compute("sample", workers=-1)
     with pytest.raises(ValueError, match="limit must be >= 0"):

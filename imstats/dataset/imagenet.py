@@ -17,7 +17,9 @@ Root layouts recognised (``<data>`` below is the root itself, or
 Classes are the wnids in sorted order (torchvision's ``ImageFolder``/``ImageNet`` order),
 taken from ``train/`` (else from ``val/`` folders, else the devkit or the csv). Ids are
 ``train/<wnid>/<file>`` and ``val/<file>`` whatever the val layout, so tables join across
-layouts. Extra column: ``wnid``.
+layouts. Extra column: ``wnid``. The engine's ``resize`` preset is 128 (METHOD.md: entropy
+and DCT on 128 x 128 bilinear-resized images, as the authors did); ``resize=0`` (``--resize
+0``) keeps the native size.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class ImageNetReader(FileReader):
     """ILSVRC-2012 train/val; val labels from class folders or a ground-truth file."""
 
     splits = ("train", "val")
+    default_resize = 128  # METHOD.md: entropy and DCT on 128 x 128 (bilinear) images
     extra_fields = (pa.field("wnid", pa.string()),)
     default_roots = (
         "/usr/share/datasets/imagenet",
