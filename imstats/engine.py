@@ -304,7 +304,7 @@ def compute_shard(
     return len(rows)
 
 
-def _init_worker() -> None:
+def worker_initializer() -> None:
     """Worker start-up: one thread per process (parallelism is across images)."""
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
@@ -396,6 +396,7 @@ def compute(
     keep_shards: bool = False,
     progress: bool = True,
     on_shard: Callable[[int, int], None] | None = None,
+    executor: cf.Executor | None = None,
 ) -> Path | pa.Table:
     """Compute statistics for every example of a dataset into one Parquet table.
 
@@ -438,6 +439,11 @@ def compute(
         A progress bar on a terminal, plain log lines on stderr otherwise.
     on_shard : callable, optional
         ``on_shard(shard_index, n_rows)`` after each shard completes (monitoring, tests).
+    executor : concurrent.futures.Executor, optional
+        Run the shards on this executor (kept open) instead of a new local process pool;
+        ``workers`` then only sets how many shards are queued. Anything with
+        ``submit`` works, e.g. a pool made with ``initializer=worker_initializer`` and
+        reused across runs, or a distributed engine's executor.
 
     Returns
     -------
@@ -559,11 +565,11 @@ def compute(
             on_shard(i, n)
 
     try:
-        if workers == 1 or len(todo) <= 1:
+        if executor is None and (workers == 1 or len(todo) <= 1):
             for i in todo:
                 finished(i, compute_shard(spec, shards[i], stat_specs, paths[i], run, i))
         else:
-            _run_pool(spec, shards, stat_specs, paths, run, todo, workers, finished)
+            _run_pool(spec, shards, stat_specs, paths, run, todo, workers, finished, executor)
     finally:
         bar.update(0, final=True)
         bar.close()
@@ -595,10 +601,20 @@ def _run_pool(
     todo: list[int],
     workers: int,
     finished: Callable[[int, int], None],
+    executor: cf.Executor | None = None,
 ) -> None:
-    """Run the ``todo`` shards on a spawn-context process pool, at most 2 per worker queued."""
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    """Run the ``todo`` shards on ``executor`` or a new spawn-context process pool.
+
+    At most two shards per worker are queued at a time, so memory does not grow with the
+    number of shards.
+    """
+    if executor is None:
+        ctx = multiprocessing.get_context("spawn")
+        pool: cf.Executor = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=worker_initializer
+        )
+    else:
+        pool = executor
     pending: dict[cf.Future[int], int] = {}
     queue = iter(todo)
     try:
@@ -613,7 +629,11 @@ def _run_pool(
                     f = pool.submit(compute_shard, spec, shards[j], stat_specs, paths[j], run, j)
                     pending[f] = j
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if executor is None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for fut in pending:
+                fut.cancel()
 
 
 def read(path: str | os.PathLike[str]) -> pa.Table:

@@ -105,6 +105,13 @@ def test_workers_1_and_2_give_identical_tables(bad_folder, tmp_path):
     s1 = imstats.compute("sample", stats=STATS, limit=300, shard_size=40, progress=False)
     s2 = imstats.compute("sample", stats=STATS, limit=300, shard_size=40, workers=2, progress=False)
     assert s1.equals(s2) and s1.num_rows == 300
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as ex:
+        s3 = imstats.compute(
+            "sample", stats=STATS, limit=300, shard_size=40, executor=ex, progress=False
+        )
+    assert s1.equals(s3)
 
 
 class Stop(Exception):
