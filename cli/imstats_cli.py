@@ -46,7 +46,11 @@ def main() -> None:
     "(128 for imagenet, else native); 0 = native.",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=0), default=1, show_default=True, help="0 = every CPU."
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker processes; 0 = one per CPU, 1 = in this process.",
 )
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--seed", type=int, help="Seed for statistics that take one (PMI edges).")

@@ -254,12 +254,19 @@ def compute_rows(
                 except Exception as exc:
                     errors.append(f"{st.name}: {_exc(exc)}")
                     continue
-                if len(st.fields) == 1:
-                    row[st.fields[0].name] = _plain(value)
-                elif isinstance(value, dict):
-                    row.update({f.name: _plain(value[f.name]) for f in st.fields})
-                else:
-                    row.update({f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)})
+                try:
+                    if len(st.fields) == 1:
+                        values = {st.fields[0].name: _plain(value)}
+                    elif isinstance(value, dict):
+                        values = {f.name: _plain(value[f.name]) for f in st.fields}
+                    else:
+                        values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
+                    for f in st.fields:  # a value the column cannot hold is this row's error
+                        pa.scalar(values[f.name], type=f.type)
+                except Exception as exc:
+                    errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
+                    continue
+                row.update(values)
         if errors:
             row["error"] = "; ".join(errors)
         rows.append(row)

@@ -31,3 +31,10 @@ def seeded(image: np.ndarray, *, seed: int = 0) -> float:
     """A pseudo-random number from ``seed`` (checks that --seed reaches the statistics)."""
     check_image(image)
     return float(np.random.default_rng(seed).random())
+
+
+@register("test_bad_value", [pa.field("test_bad_value", pa.int64())])
+def bad_value(image: np.ndarray, *, value: object = "x") -> object:
+    """Returns ``value`` whatever the image (an int64 column cannot hold a str)."""
+    check_image(image)
+    return value

@@ -287,6 +287,17 @@ def test_parameter_and_selection_errors():
         imstats.compute("folder", root="/nonexistent/imstats")
 
 
+def test_unstorable_statistic_value_is_an_error_row():
+    t = imstats.compute("sample", stats=["test_bad_value", "test_n_pixels"], limit=3,
+                        progress=False)  # fmt: skip
+    row = t.to_pylist()[0]
+    assert row["test_bad_value"] is None and row["test_n_pixels"] == 784
+    assert row["error"].startswith("test_bad_value: returned 'x', not storable: ")
+    ok = imstats.compute("sample", stats=["test_bad_value"], params={"test_bad_value.value": 5},
+                         limit=2, progress=False)  # fmt: skip
+    assert ok.column("test_bad_value").to_pylist() == [5, 5]
+
+
 def test_progress_log_lines_when_not_a_terminal(capsys):
     imstats.compute("sample", stats=["test_n_pixels"], limit=10, progress=True)
     err = capsys.readouterr().err
