@@ -53,7 +53,13 @@ def main() -> None:
     help="Worker processes; 0 = one per CPU, 1 = in this process.",
 )
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--seed", type=int, help="Seed for statistics that take one (PMI edges).")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for statistics that take one (PMI edges), the same for every image.",
+)
 @click.option(
     "--param", "params", multiple=True, metavar="STAT.KEY=VALUE", help="Statistic parameter."
 )
@@ -79,7 +85,7 @@ def compute(
     resize: int | None,
     workers: int,
     shard_size: int,
-    seed: int | None,
+    seed: int,
     params: tuple[str, ...],
     options: tuple[str, ...],
     force: bool,

@@ -397,7 +397,7 @@ def compute(
     workers: int | None = 1,
     shard_size: int = DEFAULT_SHARD_SIZE,
     params: dict[str, Any] | None = None,
-    seed: int | None = None,
+    seed: int | None = 0,
     reader_options: dict[str, Any] | None = None,
     force: bool = False,
     keep_shards: bool = False,
@@ -433,8 +433,10 @@ def compute(
         Examples per shard (the unit of work, of resume and of memory use).
     params : dict, optional
         Statistic parameters, ``{"entropy.window": 7}`` or ``{"entropy": {"window": 7}}``.
-    seed : int, optional
-        ``seed`` for the statistics that take one (the PMI edge strength).
+    seed : int or None, default 0
+        ``seed`` for the statistics that take one (the PMI edge strength), the same for
+        every image, so that a table is repeatable and independent of ``workers``. None
+        leaves each statistic's own default (unseeded for the PMI edges: not repeatable).
     reader_options : dict, optional
         Reader options (``test_sample`` for kth-tips2b, ``train_sets`` for voc,
         ``max_pixels`` / ``alpha`` / ``exif_transpose`` for file-based readers).

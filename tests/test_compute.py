@@ -221,6 +221,11 @@ def test_metadata_records_the_run(tmp_path):
     ]
     assert t.schema.field("label").type == pa.int64()
     assert set(t.column("test_seeded").to_pylist()) == {np.random.default_rng(7).random()}
+    # the default seed is 0 (repeatable); None keeps the statistic's own default
+    d = imstats.compute("sample", stats=["test_seeded"], limit=1, progress=False)
+    assert run_metadata(d)["statistics"][0]["params"] == {"seed": 0}
+    n = imstats.compute("sample", stats=["test_seeded"], limit=1, seed=None, progress=False)
+    assert run_metadata(n)["seed"] is None
 
 
 def test_resize_applies_only_to_flagged_statistics():
