@@ -326,6 +326,7 @@ class _Progress:
     def __init__(self, total: int, done: int, enabled: bool, every: float = 10.0) -> None:
         self.total, self.done, self.enabled, self.every = total, done, enabled, every
         self.start_done = done
+        self.logged = -1
         self.t0 = self.last = time.monotonic()
         self.bar = None
         if enabled and sys.stderr.isatty():
@@ -348,7 +349,9 @@ class _Progress:
         now = time.monotonic()
         if not self.enabled or (not final and now - self.last < self.every):
             return
-        self.last = now
+        if final and self.logged == self.done:
+            return  # already said
+        self.last, self.logged = now, self.done
         rate = (self.done - self.start_done) / max(now - self.t0, 1e-9)
         left = (self.total - self.done) / rate if rate > 0 else math.inf
         eta = "?" if math.isinf(left) else time.strftime("%H:%M:%S", time.gmtime(left))
