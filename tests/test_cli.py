@@ -117,3 +117,14 @@ def test_show_draws_the_figure(tmp_path):
     panels = _panel_data(np.asarray(Image.open(img)), seed=1)
     assert [type(a).__name__ for _, a, _ in panels] == ["ndarray"] * 5
     assert panels[1][0] == f"entropy {imstats.entropy(np.asarray(Image.open(img))):.3f} bits"
+
+
+def test_relevant_dct_mask_counts_the_fewest_coefficients():
+    from imstats.show import relevant_dct_mask
+
+    c = np.array([[10.0, 0.0], [0.1, -3.0]])
+    # norm of all: sqrt(109.01); top 1: 10 (ratio 0.958); top 2: sqrt(109) (ratio 0.99995)
+    assert relevant_dct_mask(c).tolist() == [[True, False], [False, True]]
+    assert relevant_dct_mask(c, threshold=0.99999).tolist() == [[True, False], [True, True]]
+    assert relevant_dct_mask(c, threshold=0.9).tolist() == [[True, False], [False, False]]
+    assert not relevant_dct_mask(np.zeros((2, 2))).any()
