@@ -9,3 +9,10 @@ import click
 @click.version_option(package_name="imstats-agreement")
 def main() -> None:
     """Train K classifiers, log per-example correctness, correlate agreement with statistics."""
+
+
+from cli.agreement_analysis import correlate_cmd, plot_cmd, report_cmd  # noqa: E402
+
+main.add_command(correlate_cmd)
+main.add_command(plot_cmd)
+main.add_command(report_cmd)

@@ -106,7 +106,10 @@ def luminance(image: np.ndarray) -> np.ndarray:
     x = to_255(image)
     if x.ndim == 2:
         return x
-    return x @ LUMA_WEIGHTS
+    # Written out in a fixed order (no BLAS, no fused multiply-add), so Y is bit-for-bit
+    # the same on every machine: statistics that test float equality of Y depend on it.
+    w = LUMA_WEIGHTS
+    return (x[..., 0] * w[0] + x[..., 1] * w[1]) + x[..., 2] * w[2]
 
 
 def luminance_u8(image: np.ndarray) -> np.ndarray:

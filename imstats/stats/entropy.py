@@ -1,0 +1,366 @@
+"""Mean local entropy (METHOD.md section 1), exact and fast.
+
+Two conventions share one sliding-histogram kernel:
+
+- ``convention="paper"`` (default): the authors' definition. The float64 luminance ``Y``
+  is *not* quantised; each ``window x window`` valid window (no padding) contributes
+  ``-sum p log2 p`` over its distinct values (exact float equality); the statistic is the
+  mean over the ``(H - window + 1) x (W - window + 1)`` windows.
+- ``convention="skimage"``: ``Y`` rounded to uint8 and scikit-image's ``rank.entropy``
+  rule: any footprint, centred at ``(fh // 2, fw // 2)``, evaluated at every pixel, with the
+  pixels that fall outside the image left out of the histogram. Equal to
+  ``skimage.filters.rank.entropy(gray_u8, footprint).mean()``.
+
+Algorithm: every pixel gets an integer code (its distinct value), a histogram slides along
+each output row (add the entering footprint pixels, remove the leaving ones) and the sum
+``S = sum_v c_v log2 c_v`` is updated incrementally, so a window costs O(footprint
+perimeter) instead of O(footprint area log area). ``S`` is kept in 64-bit fixed point built
+from a table of rounded ``c log2 c`` values: integer additions are exact, so ``S`` never
+drifts however long the row, and ``entropy = (n log2 n - S) / n`` for ``n`` pixels in the
+window (an exact integer difference, so a single-valued window gives exactly 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pyarrow as pa
+from numba import prange
+
+from imstats._config import NUMBA_CACHE
+from imstats._fastluma import fast_luminance, padded_luminance_u8
+from imstats._validation import check_image
+from imstats.registry import register
+
+_CONVENTIONS = ("paper", "skimage")
+_SMALL = ("error", "whole")
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _float_codes(y):
+    """Integer code per pixel of ``y`` (1-D float64, no -0.0, no NaN): equal values, equal code.
+
+    Returns (codes int32 (n,), number of distinct values); codes in first-occurrence order.
+    """
+    n = y.size
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    bits = y.view(np.uint64)
+    keys = np.empty(size, np.uint64)
+    vals = np.full(size, -1, np.int32)
+    codes = np.empty(n, np.int32)
+    k = 0
+    for i in range(n):
+        b = bits[i]
+        # Fibonacci hashing of the bit pattern; linear probing.
+        j = np.int64((b * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+        while True:
+            v = vals[j]
+            if v < 0:
+                keys[j] = b
+                vals[j] = k
+                codes[i] = k
+                k += 1
+                break
+            if keys[j] == b:
+                codes[i] = v
+                break
+            j = (j + 1) & mask
+    return codes, k
+
+
+@numba.njit(cache=NUMBA_CACHE, parallel=True)
+def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
+    """Entropy (bits) of the footprint histogram at each output position; codes int32 flat.
+
+    Output (r, c) covers codes[r * wp + c + fp_d]; code n_codes (padding) is left out of the
+    histogram's entropy. en_d/lv_d pair the entering/leaving offsets. Returns (out_h, out_w).
+    """
+    n_max = fp_d.size
+    # Fixed point: n log2 n * 2**frac < 2**62, so S is an exact int64 sum of table entries.
+    top = n_max * math.log2(max(n_max, 2)) + 1.0
+    frac = 62 - int(math.ceil(math.log2(top)))
+    scale = 2.0**frac
+    tab = np.zeros(n_max + 2, np.int64)  # tab[c] = round(c log2 c * 2**frac)
+    for c in range(2, n_max + 2):
+        tab[c] = np.int64(round(c * math.log2(c) * scale))
+    inc = np.empty(n_max + 1, np.int64)  # inc[c] = tab[c + 1] - tab[c]
+    for c in range(n_max + 1):
+        inc[c] = tab[c + 1] - tab[c]
+    # entropy = log2 n - S / n = (n log2 n - S) / n: an exact integer difference (0 for a
+    # single value), then one rounding.
+    inv = np.zeros(n_max + 1)  # 0 for an empty neighbourhood: entropy 0
+    for c in range(1, n_max + 1):
+        inv[c] = 1.0 / (c * scale)
+
+    out = np.empty((out_h, out_w))
+    n_pairs = en_d.size
+    n_chunks = min(out_h, 4 * numba.get_num_threads())
+    for chunk in prange(n_chunks):
+        r0 = chunk * out_h // n_chunks
+        r1 = (chunk + 1) * out_h // n_chunks
+        hist = np.zeros(n_codes + 1, np.int32)  # one histogram per chunk of rows
+        for r in range(r0, r1):
+            # Unsigned indices: no negative-index wraparound checks in the inner loop.
+            base = np.uint64(r * wp)
+            s = np.int64(0)
+            for t in range(n_max):
+                v = codes[base + np.uint64(fp_d[t])]
+                s += inc[hist[v]]
+                hist[v] += 1
+            pad = hist[n_codes]
+            out[r, 0] = (tab[n_max - pad] - (s - tab[pad])) * inv[n_max - pad]
+            for c in range(1, out_w):
+                b0 = base + np.uint64(c)
+                for t in range(n_pairs):
+                    a = codes[b0 + np.uint64(en_d[t])]
+                    b = codes[b0 + np.uint64(lv_d[t]) - np.uint64(1)]
+                    if a != b:
+                        s += inc[hist[a]]
+                        hist[a] += 1
+                        hist[b] -= 1
+                        s -= inc[hist[b]]
+                pad = hist[n_codes]
+                out[r, c] = (tab[n_max - pad] - (s - tab[pad])) * inv[n_max - pad]
+            # Empty the histogram again (cheaper than zeroing n_codes bins per row).
+            b0 = base + np.uint64(out_w - 1)
+            for t in range(n_max):
+                hist[codes[b0 + np.uint64(fp_d[t])]] -= 1
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _footprint_offsets(fp: np.ndarray, wp: int):
+    """Flat offsets (row stride ``wp``) of a bool footprint: all pixels, and the entering /
+    leaving pixel of each horizontal run on a one-pixel step right (paired run by run)."""
+    fh, fw = fp.shape
+    pad = np.zeros((fh, fw + 2), bool)
+    pad[:, 1:-1] = fp
+    run_end = fp & ~pad[:, 2:]  # in the footprint, right neighbour not: enters
+    run_start = fp & ~pad[:, :-2]  # in the footprint, left neighbour not: leaves
+    out = []
+    for m in (fp, run_end, run_start):
+        i, j = np.nonzero(m)  # row-major: the k-th run end and run start belong together
+        out.append((i * wp + j).astype(np.int64))
+    return out
+
+
+def _check_window(window: object) -> int:
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
+        raise TypeError(
+            f"window must be an int (the side of the square window, e.g. 10); "
+            f"got {type(window).__name__} {window!r}."
+        )
+    if window < 1:
+        raise ValueError(f"window must be at least 1 pixel; got {window}. The paper uses 10.")
+    return int(window)
+
+
+def _resolve_footprint(footprint: object, window: int, radius: int | None) -> np.ndarray:
+    """The skimage-convention footprint as a 2-D bool array."""
+    if footprint is None:
+        if radius is not None:
+            raise ValueError(
+                'radius applies only to footprint="disk"; got footprint=None with '
+                f"radius={radius}. Pass footprint='disk' or drop radius."
+            )
+        return np.ones((window, window), bool)
+    if isinstance(footprint, str):
+        if footprint != "disk":
+            raise ValueError(
+                f"footprint must be a 2-D array of 0/1 (or bool) or the string 'disk'; "
+                f"got {footprint!r}."
+            )
+        if radius is None or isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+            raise ValueError(
+                f"footprint='disk' needs an int radius >= 0 (skimage.morphology.disk(radius)); "
+                f"got radius={radius!r}."
+            )
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0; got {radius}.")
+        r = int(radius)
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        return (yy * yy + xx * xx) <= r * r
+    if radius is not None:
+        raise ValueError(
+            f"radius applies only to footprint='disk'; got an array footprint with "
+            f"radius={radius}. Drop radius."
+        )
+    fp = np.asarray(footprint)
+    if fp.ndim != 2 or fp.size == 0:
+        raise ValueError(
+            f"footprint must be a non-empty 2-D array of 0/1 (or bool); got shape {fp.shape}."
+        )
+    if not (fp.dtype == np.bool_ or np.issubdtype(fp.dtype, np.number)):
+        raise TypeError(f"footprint must be bool or numeric 0/1; got dtype {fp.dtype}.")
+    fp = fp > 0
+    if not fp.any():
+        raise ValueError(
+            "footprint has no nonzero element; the neighbourhood would be empty. "
+            "Pass at least one 1 (e.g. np.ones((10, 10)))."
+        )
+    return fp
+
+
+def _entropy_map(
+    image: object,
+    window: object,
+    convention: str,
+    footprint: object,
+    radius: int | None,
+    small: str,
+) -> np.ndarray:
+    window = _check_window(window)
+    if convention not in _CONVENTIONS:
+        raise ValueError(f"convention must be 'paper' or 'skimage'; got {convention!r}.")
+    if small not in _SMALL:
+        raise ValueError(f"small must be 'error' or 'whole'; got {small!r}.")
+    img = check_image(image)
+    if convention == "skimage":
+        fp = _resolve_footprint(footprint, window, radius)
+        h, w = img.shape[:2]
+        fh, fw = fp.shape
+        cy, cx = fh // 2, fw // 2
+        # luminance_u8 padded with code 256 (outside the image), which the kernel leaves out.
+        padded = padded_luminance_u8(img, (cy, fh - 1 - cy, cx, fw - 1 - cx), 256)
+        fp_d, en_d, lv_d = _footprint_offsets(fp, w + fw - 1)
+        return _sliding_entropy(padded.ravel(), w + fw - 1, 256, fp_d, en_d, lv_d, h, w)
+    if footprint is not None or radius is not None:
+        raise ValueError(
+            "footprint and radius apply to convention='skimage'; the paper convention uses a "
+            "square valid window: pass window=... or convention='skimage'."
+        )
+    h, w = img.shape[:2]
+    if h < window or w < window:
+        if small == "error":
+            raise ValueError(
+                f"image is {h} x {w} pixels, smaller than the {window} x {window} window; "
+                f"use a larger image, a smaller window, or small='whole' for one window "
+                f"over the whole image."
+            )
+        wh, ww = h, w
+    else:
+        wh, ww = window, window
+    y = fast_luminance(img)  # == luminance(img), with -0.0 turned into 0.0 (one code)
+    codes, k = _float_codes(y.ravel())
+    fp_d, en_d, lv_d = _footprint_offsets(np.ones((wh, ww), bool), w)
+    return _sliding_entropy(codes, w, k, fp_d, en_d, lv_d, h - wh + 1, w - ww + 1)
+
+
+# --------------------------------------------------------------------------- public
+
+
+@register("entropy", [pa.field("entropy", pa.float64())], resize_applies=True)
+def entropy(
+    image: np.ndarray,
+    *,
+    window: int = 10,
+    convention: str = "paper",
+    footprint: np.ndarray | str | None = None,
+    radius: int | None = None,
+    small: str = "error",
+) -> float:
+    """Mean local entropy of an image, in bits.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray, uint8 or float in [0, 1]
+        Gray or RGB image. Its luminance ``Y = 0.2989 R + 0.5870 G + 0.1140 B`` (0..255,
+        float64) is used; a gray image is its own luminance.
+    window : int, default 10
+        Side of the square window (``convention="paper"``; also the default square
+        footprint of ``convention="skimage"``).
+    convention : {"paper", "skimage"}, default "paper"
+        ``"paper"``: distinct values of the unquantised float ``Y`` (exact equality) in every
+        valid ``window x window`` window, mean over the ``(H - window + 1) x (W - window + 1)``
+        windows (METHOD.md section 1). ``"skimage"``: ``Y`` rounded to uint8, footprint
+        centred at ``(fh // 2, fw // 2)`` at every pixel, pixels outside the image left out
+        of the histogram; equals ``skimage.filters.rank.entropy(Y_u8, footprint).mean()``.
+        This is METHOD.md's ``quantize=True`` option.
+    footprint : (fh, fw) array of 0/1 or bool, or "disk", optional
+        ``convention="skimage"`` only. Default ``np.ones((window, window))``; ``"disk"`` is
+        ``skimage.morphology.disk(radius)``.
+    radius : int, optional
+        Radius of ``footprint="disk"``.
+    small : {"error", "whole"}, default "error"
+        ``convention="paper"`` when the image is smaller than the window: ``"error"`` raises
+        ``ValueError``; ``"whole"`` uses one window covering the whole image.
+
+    Returns
+    -------
+    float
+        Mean of ``-sum_v p_v log2 p_v`` over the windows, in bits. A constant image gives 0.
+
+    Raises
+    ------
+    ValueError
+        Bad shape or values (see :func:`imstats.check_image`), an image smaller than the
+        window with ``small="error"``, an unknown convention, an empty footprint.
+    TypeError
+        Bad dtype, or a non-int window.
+
+    References
+    ----------
+    .. [1] Pliushch, Mundt, Lupp, Ramesh, "When Deep Classifiers Agree: Analyzing
+       Correlations between Learning Order and Image Statistics", ECCV 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imstats import entropy
+    >>> img = np.tile(np.array([[0, 255], [255, 0]], np.uint8), (8, 8))
+    >>> entropy(img)
+    1.0
+    >>> entropy(np.zeros((12, 12), np.uint8))
+    0.0
+    """
+    return float(_entropy_map(image, window, convention, footprint, radius, small).mean())
+
+
+def entropy_map(
+    image: np.ndarray,
+    *,
+    window: int = 10,
+    convention: str = "paper",
+    footprint: np.ndarray | str | None = None,
+    radius: int | None = None,
+    small: str = "error",
+) -> np.ndarray:
+    """Local entropy of every window, in bits (the map behind :func:`entropy`).
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray, uint8 or float in [0, 1]
+        Gray or RGB image.
+    window, convention, footprint, radius, small
+        As in :func:`entropy`.
+
+    Returns
+    -------
+    (H - window + 1, W - window + 1) ndarray of float64 for ``convention="paper"``
+        Entry ``[r, c]`` is the entropy of the window whose top-left pixel is ``(r, c)``
+        (``(1, 1)`` with ``small="whole"`` on a small image).
+    (H, W) ndarray of float64 for ``convention="skimage"``
+        Equal to ``skimage.filters.rank.entropy(Y_u8, footprint)``.
+
+    References
+    ----------
+    .. [1] Pliushch et al., "When Deep Classifiers Agree", ECCV 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imstats import entropy_map
+    >>> entropy_map(np.zeros((12, 15), np.uint8)).shape
+    (3, 6)
+    """
+    return _entropy_map(image, window, convention, footprint, radius, small)
