@@ -15,6 +15,13 @@ their parameters, resize, split, shard size, package version) and the same examp
 a shard written by a different run is refused with a clear error unless ``force=True``.
 The shard folder is removed once the final file is complete (``keep_shards=True`` keeps
 it). A bad example never stops the run: its row has null statistics and an ``error``.
+Run one computation per output file at a time (a second run on the same ``out`` would
+clean up the first one's temporary files).
+
+Output columns: ``id`` (string), ``split`` (string), ``label`` (int64, or list<int64> for
+multi-label datasets), ``width``/``height`` (int32, native size), one column per statistic
+field (registry order), the reader's extra columns, ``error`` (string, null when fine).
+The schema metadata key ``imstats`` holds the run as JSON (:func:`run_metadata`).
 """
 
 from __future__ import annotations
