@@ -2,10 +2,147 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
+
+
+def _value(text: str) -> Any:
+    """A command-line value: JSON when it parses (7, 0.5, true, null, [1,2]), else a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _pairs(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"{what} {item!r} must look like KEY=VALUE")
+        out[key.strip()] = _value(val)
+    return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imstats-agreement")
 def main() -> None:
     """Per-image statistics for whole datasets (entropy, segments, PMI edges, DCT)."""
+
+
+@main.command()
+@click.argument("dataset")
+@click.option("--root", type=click.Path(), help="Dataset root (default: $IMSTATS_DATA/<dataset>).")
+@click.option("--out", type=click.Path(), help="Output Parquet file [default: <dataset>.parquet].")
+@click.option("--stats", help="Comma-separated statistics (default: all registered).")
+@click.option("--split", help="Only this split.")
+@click.option("--limit", type=click.IntRange(min=0), help="Only the first N examples.")
+@click.option(
+    "--resize",
+    type=click.IntRange(min=0),
+    help="Resize to N x N (bilinear) for entropy and DCT; default: the dataset's preset "
+    "(128 for imagenet, else native); 0 = native.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker processes; 0 = one per CPU, 1 = in this process.",
+)
+@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for statistics that take one (PMI edges), the same for every image.",
+)
+@click.option(
+    "--param", "params", multiple=True, metavar="STAT.KEY=VALUE", help="Statistic parameter."
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Reader option, e.g. test_sample=a (kth-tips2b), max_pixels=200000000.",
+)
+@click.option(
+    "--force", is_flag=True, help="Recompute even if --out or shards are from another run."
+)
+@click.option("--keep-shards", is_flag=True, help="Keep <out>.shards/ after writing --out.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def compute(
+    dataset: str,
+    root: str | None,
+    out: str | None,
+    stats: str | None,
+    split: str | None,
+    limit: int | None,
+    resize: int | None,
+    workers: int,
+    shard_size: int,
+    seed: int,
+    params: tuple[str, ...],
+    options: tuple[str, ...],
+    force: bool,
+    keep_shards: bool,
+    progress: bool,
+) -> None:
+    """Compute statistics for every image of DATASET into one Parquet table."""
+    from imstats.dataset import DatasetNotFoundError
+    from imstats.engine import RunMismatchError
+    from imstats.engine import compute as run
+
+    try:
+        path = run(
+            dataset,
+            root=root,
+            out=out or f"{dataset}.parquet",
+            stats=stats,
+            split=split,
+            limit=limit,
+            resize=resize,
+            workers=workers,
+            shard_size=shard_size,
+            params=_pairs(params, "--param"),
+            seed=seed,
+            reader_options=_pairs(options, "--option"),
+            force=force,
+            keep_shards=keep_shards,
+            progress=progress,
+        )
+    except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise click.UsageError(str(msg)) from None
+    except RunMismatchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(), required=True, help="Figure file (.png, .pdf, .svg).")
+@click.option("--seed", type=int, default=0, show_default=True, help="PMI pair-sampling seed.")
+def show(image: str, out: str, seed: int) -> None:
+    """Draw IMAGE with its entropy map, segments, edge map and DCT matrix (paper, fig. 3)."""
+    from imstats.dataset import ImageReadError
+    from imstats.show import show as draw
+
+    try:
+        click.echo(str(draw(image, out=out, seed=seed)))
+    except (ImageReadError, ValueError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
+def datasets() -> None:
+    """List the dataset readers (names usable as DATASET)."""
+    from imstats.dataset.base import _READERS, available_readers
+
+    for name in available_readers():
+        doc = (_READERS[name].__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:14s} {doc}")

@@ -22,8 +22,8 @@ _LAZY = {
     "dct_coefficients": "imstats.stats.dct",
     "dct_matrix": "imstats.stats.dct",
     "check_image": "imstats._validation",
-    "compute": "imstats.compute",
-    "read": "imstats.compute",
+    "compute": "imstats.engine",
+    "read": "imstats.engine",
 }
 
 __all__ = ["__version__", *_LAZY]

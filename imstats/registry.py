@@ -87,3 +87,21 @@ def available() -> list[str]:
     """Names of all registered statistics, in registration order."""
     _load()
     return list(_REGISTRY)
+
+
+def unregister(name: str) -> Statistic:
+    """Remove statistic ``name`` from the registry and return it (for tests and plug-ins).
+
+    Raises ``KeyError`` naming the known statistics when ``name`` is not registered.
+    """
+    try:
+        return _REGISTRY.pop(name)
+    except KeyError:
+        raise KeyError(
+            f"cannot unregister {name!r}: not registered; known: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is in the registry (without importing the statistic modules)."""
+    return name in _REGISTRY

@@ -65,6 +65,8 @@ class Reader(ABC):
     extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
     multilabel: ClassVar[bool] = False
     needs_root: ClassVar[bool] = True
+    # the dataset's --resize preset for resize_applies statistics (None: native size)
+    default_resize: ClassVar[int | None] = None
     # usual install locations, tried after --root and $IMSTATS_DATA/<name>
     default_roots: ClassVar[tuple[str, ...]] = ()
 

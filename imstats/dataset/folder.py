@@ -1,0 +1,38 @@
+"""``folder``: any tree of images, labelled by their first folder level (ImageFolder).
+
+Layout: ``<root>/<class>/**/<image>``. Classes are the first-level folder names in sorted
+order (torchvision's ``ImageFolder`` convention), a label is the index into that list.
+Images directly in ``<root>`` are kept with a null label (ImageFolder skips them). Files
+are recognised by extension (:data:`imstats.dataset.imageio.IMAGE_EXTENSIONS`); hidden
+files and folders are skipped. There is one split, ``all``. Ids are POSIX paths relative
+to the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from imstats.dataset._files import FileReader, walk_images
+from imstats.dataset.base import ExampleRef, register_reader
+
+
+@register_reader("folder")
+class FolderReader(FileReader):
+    """Any folder tree of images; label = first folder level (ImageFolder convention)."""
+
+    splits = ("all",)
+
+    def classes(self) -> list[str]:
+        assert self.root is not None
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+
+    def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        self.check_split(split)
+        assert self.root is not None
+        index = {c: i for i, c in enumerate(self.classes())}
+        for path in walk_images(self.root):
+            rel = path.relative_to(self.root)
+            label = index[rel.parts[0]] if len(rel.parts) > 1 else None
+            yield ExampleRef(rel.as_posix(), "all", label, {}, rel.as_posix())

@@ -1,0 +1,130 @@
+"""``imstats`` CLI through click's CliRunner: exit codes and files written."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import imstats
+import tests.engine_stats  # noqa: F401  (test statistics)
+from cli.imstats_cli import main
+from imstats.engine import run_metadata
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_compute_writes_the_table(tmp_path):
+    out = tmp_path / "s.parquet"
+    r = invoke(
+        "compute", "sample", "--out", str(out), "--stats", "test_mean_luma,test_seeded",
+        "--limit", "12", "--split", "test", "--resize", "10", "--seed", "3",
+        "--param", "test_mean_luma.offset=1.5", "--workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == str(out)
+    t = imstats.read(out)
+    assert t.num_rows == 12 and set(t.column("split").to_pylist()) == {"test"}
+    m = run_metadata(t)
+    assert m["statistics"][0]["params"] == {"offset": 1.5}
+    assert m["statistics"][1]["params"] == {"seed": 3} and m["resize"] == 10
+
+
+def test_compute_reader_option(tmp_path):
+    root = tmp_path / "imgs"
+    (root / "x").mkdir(parents=True)
+    Image.new("L", (5, 5), 3).save(root / "x" / "a.png")
+    out = tmp_path / "f.parquet"
+    r = invoke(
+        "compute", "folder", "--root", str(root), "--out", str(out),
+        "--stats", "test_n_pixels", "--option", "max_pixels=10", "--no-progress",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "decompression-bomb limit of 10" in imstats.read(out).column("error")[0].as_py()
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["compute", "imagenet-21k"], "unknown dataset 'imagenet-21k'; known datasets: cifar10"),
+        (["compute", "voc", "--root", "/nonexistent/voc"], "'/nonexistent/voc' for 'voc' does not"),
+        (["compute", "sample", "--stats", "nope"], "unknown statistic 'nope'"),
+        (["compute", "sample", "--stats", "test_n_pixels", "--param", "x"], "KEY=VALUE"),
+        (["compute", "sample", "--stats", "test_n_pixels", "--param", "test_n_pixels.k=1"],
+         "has no parameter 'k'"),
+        (["compute", "sample", "--split", "val", "--stats", "test_n_pixels"], "choose one of"),
+    ],
+)  # fmt: skip
+def test_compute_usage_errors_exit_2(args, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = invoke(*args)
+    assert r.exit_code == 2
+    assert match in r.output
+
+
+def test_missing_default_root_lists_places(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMSTATS_DATA", str(tmp_path))
+    r = invoke("compute", "kth-tips2b")
+    assert r.exit_code == 2
+    assert str(tmp_path / "kth-tips2b") in r.output and "Pass --root DIR" in r.output
+
+
+def test_compute_other_run_exits_1_and_force(tmp_path):
+    out = str(tmp_path / "o.parquet")
+    base = ["compute", "sample", "--out", out, "--limit", "5", "--no-progress"]
+    assert invoke(*base, "--stats", "test_n_pixels").exit_code == 0
+    r = invoke(*base, "--stats", "test_mean_luma")
+    assert r.exit_code == 1 and "already exists" in r.output
+    assert invoke(*base, "--stats", "test_mean_luma", "--force").exit_code == 0
+    assert "test_mean_luma" in imstats.read(out).column_names
+
+
+def test_datasets_lists_readers():
+    r = invoke("datasets")
+    assert r.exit_code == 0
+    names = [line.split()[0] for line in r.output.splitlines()]
+    assert names == sorted(names) and {"imagenet", "voc", "cifar10", "sample"} <= set(names)
+
+
+def test_show_rejects_a_non_image(tmp_path):
+    p = tmp_path / "x.png"
+    p.write_text("text")
+    r = invoke("show", str(p), "--out", str(tmp_path / "f.png"))
+    assert r.exit_code == 2 and "not an image file" in r.output
+
+
+_STATS_READY = all(
+    importlib.util.find_spec(f"imstats.stats.{m}") for m in ("entropy", "segments", "edges", "dct")
+)
+
+
+@pytest.mark.skipif(not _STATS_READY, reason="needs the four statistic modules (merged from main)")
+def test_show_draws_the_figure(tmp_path):
+    import skimage.data
+
+    img = tmp_path / "coffee.png"
+    Image.fromarray(skimage.data.coffee()[100:164, 200:280]).save(img)
+    out = tmp_path / "fig.png"
+    r = invoke("show", str(img), "--out", str(out), "--seed", "1")
+    assert r.exit_code == 0, r.output
+    fig = np.asarray(Image.open(out))
+    assert fig.shape[1] > 3 * fig.shape[0]  # five panels side by side
+    from imstats.show import _panel_data
+
+    panels = _panel_data(np.asarray(Image.open(img)), seed=1)
+    assert [type(a).__name__ for _, a, _ in panels] == ["ndarray"] * 5
+    assert panels[1][0] == f"entropy {imstats.entropy(np.asarray(Image.open(img))):.3f} bits"
+
+
+def test_relevant_dct_mask_counts_the_fewest_coefficients():
+    from imstats.show import relevant_dct_mask
+
+    c = np.array([[10.0, 0.0], [0.1, -3.0]])
+    # norm of all: sqrt(109.01); top 1: 10 (ratio 0.958); top 2: sqrt(109) (ratio 0.99995)
+    assert relevant_dct_mask(c).tolist() == [[True, False], [False, True]]
+    assert relevant_dct_mask(c, threshold=0.99999).tolist() == [[True, False], [True, True]]
+    assert relevant_dct_mask(c, threshold=0.9).tolist() == [[True, False], [False, False]]
+    assert not relevant_dct_mask(np.zeros((2, 2))).any()
