@@ -249,7 +249,7 @@ def _gather(a0, a1, a2, xt, starts, hd, ya, yb, yc, bmin, bmax, cell, nc, h, inv
 
     The other three sample coordinates (rows ya, yb, yc of xt) must lie within h of the box
     [bmin, bmax] spanned by the pixel's neighbours. Writes weight * pixel-part kernel to pw
-    and those coordinates to y0, y1, y2; returns the count.
+    and those coordinates divided by h to y0, y1, y2; returns the count.
     """
     lo0, hi0 = _cell_range(a0, h, cell, nc)
     lo1, hi1 = _cell_range(a1, h, cell, nc)
@@ -273,9 +273,9 @@ def _gather(a0, a1, a2, xt, starts, hd, ya, yb, yc, bmin, bmax, cell, nc, h, inv
                         and vc < bmax[2] + h
                     ):
                         pw[m] = p * wt[s]
-                        y0[m] = va
-                        y1[m] = vb
-                        y2[m] = vc
+                        y0[m] = va * inv_h
+                        y1[m] = vb * inv_h
+                        y2[m] = vc * inv_h
                         m += 1
     return m
 
@@ -395,15 +395,10 @@ def _pmi_weights_kernel(
                         y2,
                     )
                 for t in range(cnt):
-                    b0, b1, b2 = nb[t, 0], nb[t, 1], nb[t, 2]
+                    b0, b1, b2 = nb[t, 0] * inv_h, nb[t, 1] * inv_h, nb[t, 2] * inv_h
                     total = 0.0
                     for s in range(m):
-                        total += (
-                            pw[s]
-                            * _k((b0 - y0[s]) * inv_h)
-                            * _k((b1 - y1[s]) * inv_h)
-                            * _k((b2 - y2[s]) * inv_h)
-                        )
+                        total += pw[s] * _k(b0 - y0[s]) * _k(b1 - y1[s]) * _k(b2 - y2[s])
                     joint = reg + 0.5 * j_scale * total
                     prod = marg[i] * marg[nj[t]] + reg
                     out[i, no[t]] *= math.exp(rho * math.log(joint) - math.log(prod))
