@@ -18,6 +18,7 @@ from imstats._config import NUMBA_CACHE
 # Reassociation lets LLVM vectorise the kernel sums (4 partial sums); results differ from
 # the sequential sum only by rounding.
 _FAST = {"reassoc", "contract", "nsz"}
+PMI_CELL_DIV = 2  # grid cells of the affinity kernel: bandwidth / 2 (fewer wasted candidates)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -249,34 +250,38 @@ def _gather(a0, a1, a2, xt, starts, hd, ya, yb, yc, bmin, bmax, cell, nc, h, inv
 
     The other three sample coordinates (rows ya, yb, yc of xt) must lie within h of the box
     [bmin, bmax] spanned by the pixel's neighbours. Writes weight * pixel-part kernel to pw
-    and those coordinates to y0, y1, y2; returns the count.
+    and those coordinates divided by h to y0, y1, y2; returns the count.
     """
     lo0, hi0 = _cell_range(a0, h, cell, nc)
     lo1, hi1 = _cell_range(a1, h, cell, nc)
     lo2, hi2 = _cell_range(a2, h, cell, nc)
     xa, xb, xc, wt = xt[hd[0]], xt[hd[1]], xt[hd[2]], xt[6]
     ua, ub, uc = xt[ya], xt[yb], xt[yc]
+    lo_a, hi_a = bmin[0] - h, bmax[0] + h
+    lo_b, hi_b = bmin[1] - h, bmax[1] + h
+    lo_c, hi_c = bmin[2] - h, bmax[2] + h
     m = 0
     for c0 in range(lo0, hi0 + 1):
         for c1 in range(lo1, hi1 + 1):
             base = (c0 * nc + c1) * nc
             for s in range(starts[base + lo2], starts[base + hi2 + 1]):
                 p = _k((a0 - xa[s]) * inv_h) * _k((a1 - xb[s]) * inv_h) * _k((a2 - xc[s]) * inv_h)
-                if p > 0.0:
-                    va, vb, vc = ua[s], ub[s], uc[s]
-                    if (
-                        va > bmin[0] - h
-                        and va < bmax[0] + h
-                        and vb > bmin[1] - h
-                        and vb < bmax[1] + h
-                        and vc > bmin[2] - h
-                        and vc < bmax[2] + h
-                    ):
-                        pw[m] = p * wt[s]
-                        y0[m] = va
-                        y1[m] = vb
-                        y2[m] = vc
-                        m += 1
+                va, vb, vc = ua[s], ub[s], uc[s]
+                keep = (
+                    (p > 0.0)
+                    & (va > lo_a)
+                    & (va < hi_a)
+                    & (vb > lo_b)
+                    & (vb < hi_b)
+                    & (vc > lo_c)
+                    & (vc < hi_c)
+                )
+                # branch-free compaction: always write, advance only for kept samples
+                pw[m] = p * wt[s]
+                y0[m] = va * inv_h
+                y1[m] = vb * inv_h
+                y2[m] = vc * inv_h
+                m += keep
     return m
 
 
@@ -395,15 +400,10 @@ def _pmi_weights_kernel(
                         y2,
                     )
                 for t in range(cnt):
-                    b0, b1, b2 = nb[t, 0], nb[t, 1], nb[t, 2]
+                    b0, b1, b2 = nb[t, 0] * inv_h, nb[t, 1] * inv_h, nb[t, 2] * inv_h
                     total = 0.0
                     for s in range(m):
-                        total += (
-                            pw[s]
-                            * _k((b0 - y0[s]) * inv_h)
-                            * _k((b1 - y1[s]) * inv_h)
-                            * _k((b2 - y2[s]) * inv_h)
-                        )
+                        total += pw[s] * _k(b0 - y0[s]) * _k(b1 - y1[s]) * _k(b2 - y2[s])
                     joint = reg + 0.5 * j_scale * total
                     prod = marg[i] * marg[nj[t]] + reg
                     out[i, no[t]] *= math.exp(rho * math.log(joint) - math.log(prod))
@@ -477,7 +477,9 @@ def fit_density(
     xs = pair_samples(feats, ia, ib)
     c = feats.shape[2]
     joint = GridKDE(xs, bandwidth, hash_dims=(0, c, 1))
-    marg = GridKDE(np.concatenate([xs[:, :c], xs[:, c:]], axis=0), bandwidth, hash_dims=(0, 1, 2))
+    marg = GridKDE(
+        np.concatenate([xs[:, :c], xs[:, c:]], axis=0), bandwidth, hash_dims=(0, 1, 2), cell_div=2
+    )
     return joint, marg
 
 
@@ -506,8 +508,10 @@ def pmi_weights(
     marg_pixel = marg(f.reshape(-1, f.shape[2]))
     hd_up = np.array([0, 1, 2], dtype=np.int64)
     hd_dn = np.array([3, 1, 2], dtype=np.int64)
-    xt_up, st_up = _grid_build(joint.unique, hd_up, joint.cell, joint.nc)
-    xt_dn, st_dn = _grid_build(joint.unique, hd_dn, joint.cell, joint.nc)
+    cell = joint.h / PMI_CELL_DIV
+    nc = int(math.floor(1.0 / cell)) + 1
+    xt_up, st_up = _grid_build(joint.unique, hd_up, cell, nc)
+    xt_dn, st_dn = _grid_build(joint.unique, hd_dn, cell, nc)
     _pmi_weights_kernel(
         f,
         dys,
@@ -520,8 +524,8 @@ def pmi_weights(
         hd_dn,
         joint.scale,
         marg_pixel,
-        joint.cell,
-        joint.nc,
+        cell,
+        nc,
         1.0 / joint.h,
         rho,
         reg,

@@ -308,7 +308,8 @@ def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     inv[good] = 1.0 / np.sqrt(e[good])
     xw = xc @ ((v * inv[None, :]) @ v.T)
     del xc
-    rms = math.sqrt(float(np.mean(xw**2))) if xw.size else 0.0
+    flat = xw.reshape(-1)  # mean square as one dot product: no n x k temporary
+    rms = math.sqrt(float(np.dot(flat, flat)) / flat.size) if xw.size else 0.0
     if rms > 0:
         xw /= rms
     return xw
