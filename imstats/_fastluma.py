@@ -57,22 +57,25 @@ def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:
 
 @numba.njit(cache=NUMBA_CACHE)
 def _pad_round(y, top, left, out):
-    """Write clip(rint(y), 0, 255) (float64 (H, W)) into out[top:top+H, left:left+W] (int32)."""
+    """Write clip(rint(y), 0, 255) (float64 (H, W)) into out[top:top+H, left:left+W] (int)."""
     h, w = y.shape
     for i in range(h):
         for j in range(w):
             v = np.rint(y[i, j])
-            out[top + i, left + j] = np.int32(min(max(v, 0.0), 255.0))
+            out[top + i, left + j] = min(max(v, 0.0), 255.0)
 
 
-def padded_luminance_u8(image: np.ndarray, pad: tuple[int, int, int, int], fill: int) -> np.ndarray:
-    """``luminance_u8(image)`` as int32, padded by (top, bottom, left, right) with ``fill``.
+def padded_luminance_u8(
+    image: np.ndarray, pad: tuple[int, int, int, int], fill: int, dtype=np.int32
+) -> np.ndarray:
+    """``luminance_u8(image)`` as ``dtype``, padded by (top, bottom, left, right) with ``fill``.
 
-    Equal to ``np.pad(luminance_u8(image).astype(np.int32), ..., constant_values=fill)``.
+    Equal to ``np.pad(luminance_u8(image).astype(dtype), ..., constant_values=fill)``;
+    ``dtype`` (int32 or uint16) must hold ``fill``.
     """
     top, bottom, left, right = pad
     h, w = image.shape[:2]
-    out = np.full((h + top + bottom, w + left + right), fill, np.int32)
+    out = np.full((h + top + bottom, w + left + right), fill, dtype)
     if image.ndim == 2 and image.dtype == np.uint8:
         out[top : top + h, left : left + w] = image
     else:

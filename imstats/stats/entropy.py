@@ -76,15 +76,12 @@ def _float_codes(y):
     return codes, k
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
-def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
-    """Entropy (bits) of the footprint histogram at each output position; codes int32 flat.
-
-    Output (r, c) covers codes[r * wp + c + fp_d]; code n_codes (padding) is left out of the
-    histogram's entropy. en_d/lv_d pair the entering/leaving offsets. Returns (out_h, out_w).
+@numba.njit(cache=NUMBA_CACHE)
+def _entropy_tables(n_max):
+    """Fixed-point tables for windows of at most n_max pixels: tab[c] = c log2 c * 2**frac,
+    inc[c] = tab[c + 1] - tab[c] (int64, exact sums), inv[c] = 1 / (c 2**frac) (inv[0] = 0).
     """
-    n_max = fp_d.size
-    # Fixed point: n log2 n * 2**frac < 2**62, so S is an exact int64 sum of table entries.
+    # n log2 n * 2**frac < 2**62, so S is an exact int64 sum of table entries.
     top = n_max * math.log2(max(n_max, 2)) + 1.0
     frac = 62 - int(math.ceil(math.log2(top)))
     scale = 2.0**frac
@@ -99,6 +96,91 @@ def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
     inv = np.zeros(n_max + 1)  # 0 for an empty neighbourhood: entropy 0
     for c in range(1, n_max + 1):
         inv[c] = 1.0 / (c * scale)
+    return tab, inc, inv
+
+
+@numba.njit(cache=NUMBA_CACHE, parallel=True)
+def _box_entropy(codes, wp, n_codes, fh, fw, out_h, out_w, hist_proto):
+    """Entropy (bits) of the full fh x fw box at each output position; codes flat (any int).
+
+    Output (r, c) covers rows r..r+fh-1, columns c..c+fw-1 of codes viewed as (., wp); code
+    n_codes (padding) is left out. hist_proto: a zero (n_codes + 1,) array of the count dtype
+    (uint8 when fh * fw <= 255). Returns float64 (out_h, out_w), equal to _sliding_entropy.
+    """
+    n_max = fh * fw
+    tab, inc, inv = _entropy_tables(n_max)
+    out = np.empty((out_h, out_w))
+    # Two adjacent output rows at a time, each with its own histogram: two independent
+    # dependency chains through the histogram memory, which the CPU runs side by side.
+    n_pairs = (out_h + 1) // 2
+    n_chunks = min(n_pairs, 4 * numba.get_num_threads())
+    uwp = np.uint64(wp)
+    ufw = np.uint64(fw)
+    for chunk in prange(n_chunks):
+        h1 = hist_proto.copy()
+        h2 = hist_proto.copy()
+        for pr in range(chunk * n_pairs // n_chunks, (chunk + 1) * n_pairs // n_chunks):
+            r1 = 2 * pr
+            r2 = min(r1 + 1, out_h - 1)  # the last row twice when out_h is odd
+            # Unsigned indices: no negative-index wraparound checks in the inner loops.
+            b1 = np.uint64(r1 * wp)
+            b2 = np.uint64(r2 * wp)
+            s1 = np.int64(0)
+            s2 = np.int64(0)
+            for i in range(fh):
+                for j in range(fw):
+                    o = np.uint64(i * wp + j)
+                    v = codes[b1 + o]
+                    s1 += inc[h1[v]]
+                    h1[v] += 1
+                    v = codes[b2 + o]
+                    s2 += inc[h2[v]]
+                    h2[v] += 1
+            pad = h1[n_codes]
+            out[r1, 0] = (tab[n_max - pad] - (s1 - tab[pad])) * inv[n_max - pad]
+            pad = h2[n_codes]
+            out[r2, 0] = (tab[n_max - pad] - (s2 - tab[pad])) * inv[n_max - pad]
+            for c in range(1, out_w):
+                # Leaving column c - 1, entering column c - 1 + fw, one row at a time.
+                p = b1 + np.uint64(c - 1)
+                q = b2 + np.uint64(c - 1)
+                for _ in range(fh):
+                    a = codes[p + ufw]
+                    b = codes[p]
+                    s1 += inc[h1[a]]
+                    h1[a] += 1
+                    h1[b] -= 1
+                    s1 -= inc[h1[b]]
+                    a = codes[q + ufw]
+                    b = codes[q]
+                    s2 += inc[h2[a]]
+                    h2[a] += 1
+                    h2[b] -= 1
+                    s2 -= inc[h2[b]]
+                    p += uwp
+                    q += uwp
+                pad = h1[n_codes]
+                out[r1, c] = (tab[n_max - pad] - (s1 - tab[pad])) * inv[n_max - pad]
+                pad = h2[n_codes]
+                out[r2, c] = (tab[n_max - pad] - (s2 - tab[pad])) * inv[n_max - pad]
+            # Empty both histograms again (cheaper than zeroing n_codes bins per row).
+            for i in range(fh):
+                for j in range(fw):
+                    o = np.uint64(i * wp + out_w - 1 + j)
+                    h1[codes[b1 + o]] -= 1
+                    h2[codes[b2 + o]] -= 1
+    return out
+
+
+@numba.njit(cache=NUMBA_CACHE, parallel=True)
+def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
+    """Entropy (bits) of the footprint histogram at each output position; codes int32 flat.
+
+    Output (r, c) covers codes[r * wp + c + fp_d]; code n_codes (padding) is left out of the
+    histogram's entropy. en_d/lv_d pair the entering/leaving offsets. Returns (out_h, out_w).
+    """
+    n_max = fp_d.size
+    tab, inc, inv = _entropy_tables(n_max)
 
     out = np.empty((out_h, out_w))
     n_pairs = en_d.size
@@ -152,6 +234,11 @@ def _footprint_offsets(fp: np.ndarray, wp: int):
         i, j = np.nonzero(m)  # row-major: the k-th run end and run start belong together
         out.append((i * wp + j).astype(np.int64))
     return out
+
+
+def _hist(n_codes: int, n_max: int) -> np.ndarray:
+    """A zero histogram of n_codes + 1 bins, in the smallest count type that holds n_max."""
+    return np.zeros(n_codes + 1, np.uint8 if n_max <= 255 else np.int32)
 
 
 def _check_window(window: object) -> int:
@@ -231,7 +318,11 @@ def _entropy_map(
         fh, fw = fp.shape
         cy, cx = fh // 2, fw // 2
         # luminance_u8 padded with code 256 (outside the image), which the kernel leaves out.
-        padded = padded_luminance_u8(img, (cy, fh - 1 - cy, cx, fw - 1 - cx), 256)
+        pad = (cy, fh - 1 - cy, cx, fw - 1 - cx)
+        if fp.all():  # a full rectangle: the specialised box kernel
+            padded = padded_luminance_u8(img, pad, 256, np.uint16)
+            return _box_entropy(padded.ravel(), w + fw - 1, 256, fh, fw, h, w, _hist(256, fp.size))
+        padded = padded_luminance_u8(img, pad, 256)
         fp_d, en_d, lv_d = _footprint_offsets(fp, w + fw - 1)
         return _sliding_entropy(padded.ravel(), w + fw - 1, 256, fp_d, en_d, lv_d, h, w)
     if footprint is not None or radius is not None:
@@ -252,8 +343,7 @@ def _entropy_map(
         wh, ww = window, window
     y = fast_luminance(img)  # == luminance(img), with -0.0 turned into 0.0 (one code)
     codes, k = _float_codes(y.ravel())
-    fp_d, en_d, lv_d = _footprint_offsets(np.ones((wh, ww), bool), w)
-    return _sliding_entropy(codes, w, k, fp_d, en_d, lv_d, h - wh + 1, w - ww + 1)
+    return _box_entropy(codes, w, k, wh, ww, h - wh + 1, w - ww + 1, _hist(k, wh * ww))
 
 
 # --------------------------------------------------------------------------- public
