@@ -57,6 +57,8 @@ def _two_sum(a, b):
 def _select_threshold(coef, thr2, sh1, sub):
     """Smallest count k of largest squares of coef (float64 (N,)) with sum >= thr2 * total.
 
+    sh1 >= 47 (bucket numbers fit the uint16 keys); sub: bits per refinement level.
+
     Returns (k, certified, total): k = -1 when total == 0; certified False when the float
     decision lies within the rounding-error bound or a square underflows (decide exactly).
     """
@@ -64,10 +66,12 @@ def _select_threshold(coef, thr2, sh1, sub):
     nb = 1 << (63 - sh1)
     cnt = np.zeros(nb, np.int64)
     sm = np.zeros(nb)
+    keys = np.empty(n, np.uint16)  # the bucket of each square, reused by the gather below
     tiny = 0
     for i in range(n):
         s = coef[i] * coef[i]
         b = np.int64(np.float64(s).view(np.uint64) >> np.uint64(sh1))
+        keys[i] = b
         cnt[b] += 1
         sm[b] += s
         if b < (1 << (52 - sh1)) and coef[i] != 0.0:  # square is 0 or subnormal: inexact
@@ -110,9 +114,8 @@ def _select_threshold(coef, thr2, sh1, sub):
     buf = np.empty(cnt[b_cross])
     j = 0
     for i in range(n):
-        s = coef[i] * coef[i]
-        if np.int64(np.float64(s).view(np.uint64) >> np.uint64(sh1)) == b_cross:
-            buf[j] = s
+        if keys[i] == b_cross:
+            buf[j] = coef[i] * coef[i]
             j += 1
     shift = sh1
     sub_n = 1 << sub
