@@ -26,10 +26,11 @@ import numba
 import numpy as np
 import pyarrow as pa
 import scipy.fft
+from numba import prange
 
 from imstats._config import NUMBA_CACHE
 from imstats._fastluma import fast_luminance
-from imstats._validation import check_image
+from imstats._validation import check_image, check_images
 from imstats.registry import register
 
 _U = 2.0**-53  # unit roundoff of float64
@@ -191,6 +192,16 @@ def _select_threshold_exact(coef: np.ndarray, threshold: float) -> int:
     return bisect.bisect_left(prefix, need) + 1
 
 
+@numba.njit(cache=NUMBA_CACHE, parallel=True)
+def _select_threshold_batch(coefs, thr2, sh1, sub, ks, certified):
+    """_select_threshold on each image of coefs (float64 (M, H, W), C-contiguous) into
+    ks (int64 (M,)) and certified (bool (M,)); one image per task."""
+    for i in prange(coefs.shape[0]):
+        k, ok, _ = _select_threshold(coefs[i].ravel(), thr2, sh1, sub)
+        ks[i] = k
+        certified[i] = ok
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -204,6 +215,19 @@ def _relevant_count(coef: np.ndarray, threshold: float) -> int:
     if not certified:
         return _select_threshold_exact(flat, float(threshold))
     return int(k)
+
+
+def _check_threshold(threshold: object) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+        raise TypeError(
+            f"threshold must be a real number in (0, 1], e.g. 0.9998; "
+            f"got {type(threshold).__name__} {threshold!r}."
+        )
+    if not (0.0 < threshold <= 1.0):
+        raise ValueError(
+            f"threshold must be in (0, 1] (a ratio of L2 norms); got {threshold!r}. "
+            f"The paper uses 0.9998."
+        )
 
 
 def dct_matrix(image: np.ndarray) -> np.ndarray:
@@ -279,19 +303,81 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
     >>> dct_coefficients(img), dct_coefficients(img, paper=False)
     (0.0, 1.0)
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(
-            f"threshold must be a real number in (0, 1], e.g. 0.9998; "
-            f"got {type(threshold).__name__} {threshold!r}."
-        )
-    if not (0.0 < threshold <= 1.0):
-        raise ValueError(
-            f"threshold must be in (0, 1] (a ratio of L2 norms); got {threshold!r}. "
-            f"The paper uses 0.9998."
-        )
+    _check_threshold(threshold)
     coef = dct_matrix(image)
     k = _relevant_count(coef, threshold)
     if k < 0:
         return float("nan")
     n = coef.size
     return (k - 1) / n * 100.0 if paper else k / n * 100.0
+
+
+_BATCH_PIXELS = 1 << 22  # images per transform call: about this many pixels (32 MiB of float64)
+
+
+def dct_coefficients_batch(
+    images: np.ndarray, *, threshold: float = 0.9998, paper: bool = True
+) -> np.ndarray:
+    """:func:`dct_coefficients` of each image of a same-shape stack.
+
+    Equal, value for value, to ``[dct_coefficients(im, ...) for im in images]``: the stack is
+    validated once, transformed by one ``scipy.fft.dctn`` over axes (1, 2) (the same
+    coefficients, bit for bit, as image by image) and thresholded by one Numba call, so the
+    per-call overhead that dominates small images (CIFAR, Fashion-MNIST) is paid once.
+
+    Parameters
+    ----------
+    images : (N, H, W) or (N, H, W, 3) ndarray, uint8 or float in [0, 1]
+        A stack of gray or RGB images of one shape (``N`` may be 0).
+    threshold, paper
+        As in :func:`dct_coefficients`.
+
+    Returns
+    -------
+    (N,) ndarray of float64
+        The percentage of each image (``nan`` for an all-black one).
+
+    Raises
+    ------
+    ValueError
+        Not a stack (see :func:`imstats._validation.check_images`), or ``threshold``
+        outside (0, 1].
+    TypeError
+        Bad dtype, or a non-real ``threshold``.
+
+    References
+    ----------
+    .. [1] Pliushch et al., "When Deep Classifiers Agree", ECCV 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imstats import dct_coefficients_batch
+    >>> stack = np.stack([np.full((10, 10), 128, np.uint8), np.zeros((10, 10), np.uint8)])
+    >>> dct_coefficients_batch(stack).tolist()
+    [0.0, nan]
+    """
+    _check_threshold(threshold)
+    stack = check_images(images)
+    n, h, w = stack.shape[:3]
+    out = np.empty(n)
+    npx = h * w
+    thr = float(threshold)
+    sh1, sub = _LEVELS_LARGE if npx >= _LARGE else _LEVELS_SMALL
+    step = max(1, _BATCH_PIXELS // npx)
+    for i0 in range(0, n, step):
+        part = stack[i0 : i0 + step]
+        m = part.shape[0]
+        y = fast_luminance(part.reshape((m * h, *part.shape[2:])), 255.0).reshape(m, h, w)
+        coefs = scipy.fft.dctn(y, type=2, norm="ortho", axes=(1, 2), overwrite_x=True)
+        ks = np.empty(m, np.int64)
+        certified = np.empty(m, np.bool_)
+        _select_threshold_batch(coefs, thr * thr, sh1, sub, ks, certified)
+        for j in np.flatnonzero(~certified):
+            ks[j] = _select_threshold_exact(coefs[j].ravel(), thr)
+        # Same operations as dct_coefficients: (k - 1) / N * 100 on float64.
+        kk = ks.astype(np.float64)
+        pct = (kk - 1.0) / npx * 100.0 if paper else kk / npx * 100.0
+        pct[ks < 0] = np.nan
+        out[i0 : i0 + m] = pct
+    return out
