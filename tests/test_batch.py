@@ -1,5 +1,7 @@
 """Batch entry points: equal, value for value, to the per-image functions."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -170,3 +172,66 @@ def test_bad_batch_arguments():
         dct_coefficients_batch(stack, threshold=1.5)
     with pytest.raises(TypeError, match="threshold must be a real number"):
         dct_coefficients_batch(stack, threshold="0.9")
+
+
+class _ArrayReader:
+    """A minimal reader over in-memory arrays (only ``load`` is used by compute_rows)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def load(self, ref):
+        img = self.images[ref.source]
+        if isinstance(img, Exception):
+            raise img
+        return img
+
+
+def test_engine_batches_same_shape_groups_and_keeps_per_image_errors(monkeypatch):
+    from imstats import registry
+    from imstats.dataset.base import ExampleRef
+    from imstats.engine import compute_rows, resolve_stats
+
+    calls = []
+    for name in ("entropy", "dct_coefficients"):
+        st = registry.get(name)
+
+        def counted(images, _f=st.batch, _n=name, **kw):
+            calls.append((_n, len(images)))
+            return _f(images, **kw)
+
+        monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(st, batch=counted))
+    bad = CIFAR_LIKE[0] / 255.0
+    bad[3, 4, 1] = np.nan  # same shape as the others: the whole group's batch call raises
+    images = [*CIFAR_LIKE[:5], FMNIST_LIKE[0], OSError("unreadable"), *FMNIST_LIKE[1:3]]
+    images += [bad, CIFAR_LIKE[5] / 255.0, CIFAR_LIKE[6] / 255.0]
+    refs = [ExampleRef(f"im{i}", "train", 0, source=i) for i in range(len(images))]
+    specs = resolve_stats(["entropy", "dct_coefficients"])
+    rows = compute_rows(_ArrayReader(images), refs, specs)
+    assert [r["id"] for r in rows] == [r.id for r in refs]
+    for row, img in zip(rows, images, strict=True):
+        if isinstance(img, Exception):
+            assert row["error"] == "OSError: unreadable" and row.get("entropy") is None
+        elif img is bad:
+            assert row["error"].count("NaN") == 2  # one error per statistic, this row only
+            assert row.get("entropy") is None and row.get("dct_coefficients") is None
+        else:
+            assert row["error"] is None
+            assert row["entropy"] == entropy(img)
+            assert row["dct_coefficients"] == dct_coefficients(img)
+    # Groups: uint8 RGB (5), uint8 gray (3, around the unreadable one), float RGB (3, one bad:
+    # its batch call raised, then image by image).
+    assert sorted(calls) == sorted(
+        [(n, k) for n in ("entropy", "dct_coefficients") for k in (5, 3, 3)]
+    )
+
+
+def test_register_batch_errors():
+    from imstats import registry
+
+    assert registry.get("entropy").batch is entropy_batch
+    assert registry.get("dct_coefficients").batch is dct_coefficients_batch
+    with pytest.raises(ValueError, match="register the statistic 'no_such_stat' first"):
+        registry.register_batch("no_such_stat")(entropy_batch)
+    with pytest.raises(ValueError, match="already has a batch form"):
+        registry.register_batch("entropy")(entropy_batch)

@@ -31,7 +31,7 @@ from numba import prange
 from imstats._config import NUMBA_CACHE
 from imstats._fastluma import fast_luminance
 from imstats._validation import check_image, check_images
-from imstats.registry import register
+from imstats.registry import register, register_batch
 
 _U = 2.0**-53  # unit roundoff of float64
 # Level-1 buckets: bits 62..sh1 of the square (its exponent, plus 2 mantissa bits for large
@@ -315,6 +315,7 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
 _BATCH_PIXELS = 1 << 22  # images per transform call: about this many pixels (32 MiB of float64)
 
 
+@register_batch("dct_coefficients")
 def dct_coefficients_batch(
     images: np.ndarray, *, threshold: float = 0.9998, paper: bool = True
 ) -> np.ndarray:

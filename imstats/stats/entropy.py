@@ -32,7 +32,7 @@ from numba import prange
 from imstats._config import NUMBA_CACHE
 from imstats._fastluma import fast_luminance, padded_luminance_u8
 from imstats._validation import check_image, check_images
-from imstats.registry import register
+from imstats.registry import register, register_batch
 
 _CONVENTIONS = ("paper", "skimage")
 _SMALL = ("error", "whole")
@@ -565,6 +565,7 @@ def entropy_map(
     return _entropy_map(image, window, convention, footprint, radius, small)
 
 
+@register_batch("entropy")
 def entropy_batch(
     images: np.ndarray,
     *,
