@@ -1,6 +1,6 @@
 """Mean local entropy (METHOD.md section 1), exact and fast.
 
-Two conventions share one sliding-histogram kernel:
+Two conventions share one sliding-histogram algorithm:
 
 - ``convention="paper"`` (default): the authors' definition. The float64 luminance ``Y``
   is *not* quantised; each ``window x window`` valid window (no padding) contributes
@@ -18,6 +18,15 @@ perimeter) instead of O(footprint area log area). ``S`` is kept in 64-bit fixed 
 from a table of rounded ``c log2 c`` values: integer additions are exact, so ``S`` never
 drifts however long the row, and ``entropy = (n log2 n - S) / n`` for ``n`` pixels in the
 window (an exact integer difference, so a single-valued window gives exactly 0).
+
+Full rectangular windows (the paper convention, and the default square footprint of the
+skimage one) use a specialised kernel: the entering and leaving columns are read at fixed
+strides (no offset tables), uint8 luminance codes are stored as uint16 (a 10-row band of a
+1024-pixel-wide image then stays in L1), counts are uint8 when the window has at most 255
+pixels, and two adjacent output rows are computed together with separate histograms, which
+gives the CPU two independent dependency chains. Since ``S`` is an exact integer, the maps
+are bit-identical to the general kernel's, which other footprints (e.g. a disk) use.
+``entropy_batch`` runs the same kernel over a stack of same-shape images, one per task.
 """
 
 from __future__ import annotations
