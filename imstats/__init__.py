@@ -15,13 +15,16 @@ __version__ = "0.1.0"
 _LAZY = {
     "entropy": "imstats.stats.entropy",
     "entropy_map": "imstats.stats.entropy",
+    "entropy_batch": "imstats.stats.entropy",
     "segment_count": "imstats.stats.segments",
     "segment": "imstats.stats.segments",
     "edge_map": "imstats.stats.edges",
     "edge_strength": "imstats.stats.edges",
     "dct_coefficients": "imstats.stats.dct",
     "dct_matrix": "imstats.stats.dct",
+    "dct_coefficients_batch": "imstats.stats.dct",
     "check_image": "imstats._validation",
+    "check_images": "imstats._validation",
     "compute": "imstats.engine",
     "read": "imstats.engine",
 }

@@ -27,15 +27,25 @@ def _luma_rgb(img, to255, divisor):
     n = h * w
     flat = img.reshape(n * 3)
     out = np.empty(n)
+    # One loop: the division is hidden behind the loads (measured faster than a second,
+    # vectorised division loop). (x + 0.0) / d == x / d + 0.0 for every x, -0.0 included.
     for k in range(n):
         r = np.float64(flat[3 * k]) * to255
         g = np.float64(flat[3 * k + 1]) * to255
         b = np.float64(flat[3 * k + 2]) * to255
-        out[k] = ((r * _W0 + g * _W1) + b * _W2) + 0.0
-    if divisor != 1.0:
-        for k in range(n):  # a separate loop vectorises
-            out[k] = out[k] / divisor
+        out[k] = (((r * _W0 + g * _W1) + b * _W2) + 0.0) / divisor
     return out.reshape(h, w)
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _luma_gray(img, to255, divisor):
+    """(v * to255) / divisor + 0.0 for a (H, W) uint8 or float image (any strides); float64."""
+    h, w = img.shape
+    out = np.empty((h, w))
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = (np.float64(img[i, j]) * to255) / divisor + 0.0
+    return out
 
 
 def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:
@@ -43,36 +53,33 @@ def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:
 
     ``+ 0.0`` is folded in: -0.0 never appears in the result.
     """
-    if image.ndim == 2:
-        y = image.astype(np.float64)
-        if image.dtype != np.uint8:
-            y *= 255.0
-        if divisor != 1.0:
-            y /= divisor
-        y += 0.0
-        return y
     to255 = 1.0 if image.dtype == np.uint8 else 255.0
+    if image.ndim == 2:
+        return _luma_gray(image, to255, float(divisor))
     return _luma_rgb(np.ascontiguousarray(image), to255, float(divisor))
 
 
 @numba.njit(cache=NUMBA_CACHE)
 def _pad_round(y, top, left, out):
-    """Write clip(rint(y), 0, 255) (float64 (H, W)) into out[top:top+H, left:left+W] (int32)."""
+    """Write clip(rint(y), 0, 255) (float64 (H, W)) into out[top:top+H, left:left+W] (int)."""
     h, w = y.shape
     for i in range(h):
         for j in range(w):
             v = np.rint(y[i, j])
-            out[top + i, left + j] = np.int32(min(max(v, 0.0), 255.0))
+            out[top + i, left + j] = min(max(v, 0.0), 255.0)
 
 
-def padded_luminance_u8(image: np.ndarray, pad: tuple[int, int, int, int], fill: int) -> np.ndarray:
-    """``luminance_u8(image)`` as int32, padded by (top, bottom, left, right) with ``fill``.
+def padded_luminance_u8(
+    image: np.ndarray, pad: tuple[int, int, int, int], fill: int, dtype=np.int32
+) -> np.ndarray:
+    """``luminance_u8(image)`` as ``dtype``, padded by (top, bottom, left, right) with ``fill``.
 
-    Equal to ``np.pad(luminance_u8(image).astype(np.int32), ..., constant_values=fill)``.
+    Equal to ``np.pad(luminance_u8(image).astype(dtype), ..., constant_values=fill)``;
+    ``dtype`` (int32 or uint16) must hold ``fill``.
     """
     top, bottom, left, right = pad
     h, w = image.shape[:2]
-    out = np.full((h + top + bottom, w + left + right), fill, np.int32)
+    out = np.full((h + top + bottom, w + left + right), fill, dtype)
     if image.ndim == 2 and image.dtype == np.uint8:
         out[top : top + h, left : left + w] = image
     else:

@@ -90,6 +90,56 @@ def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.
     return arr
 
 
+def check_images(images: object, name: str = "images") -> np.ndarray:
+    """Validate a stack of same-shape images, once, and return it as a NumPy array.
+
+    Accepted: an ``N x H x W`` gray or ``N x H x W x 3`` RGB stack (``N x H x W x 1`` is
+    squeezed to gray) with the dtypes and values :func:`check_image` accepts. ``N`` may be 0.
+
+    Raises
+    ------
+    TypeError
+        As :func:`check_image` (a non-array, bool or non-uint8 integer dtype).
+    ValueError
+        For a wrong number of dimensions or channels, empty images, NaN/inf values, or float
+        values outside ``[0, 1]``.
+    """
+    if isinstance(images, np.ndarray):
+        arr = images
+    else:
+        try:
+            arr = np.asarray(images)
+        except ValueError as exc:  # a ragged sequence
+            raise ValueError(
+                f"{name} must all have the same shape to form a stack; np.asarray failed: "
+                f"{exc}. Group images by shape, or call the per-image function."
+            ) from None
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise TypeError(
+                f"{name} must be a NumPy array (N x H x W or N x H x W x 3) of same-shape "
+                f"images; got {type(images).__name__}, which cannot be converted: {exc}. "
+                f"Stack same-shape images with np.stack, or call the per-image function."
+            ) from None
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must be a stack: 3-D (N x H x W gray) or 4-D (N x H x W x 3 RGB); got "
+            f"shape {arr.shape}. For one image, pass image[None] or call the per-image function."
+        )
+    if arr.ndim == 4 and arr.shape[3] != 3:
+        raise ValueError(
+            f"{name} must have 3 channels (RGB) in its last axis; got shape {arr.shape}: "
+            f"drop an alpha channel with [..., :3]."
+        )
+    if arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise ValueError(f"{name} are empty (shape {arr.shape}); pass images with pixels.")
+    if arr.shape[0] > 0:
+        # dtype and value checks of check_image, on all images at once (H stacked along N)
+        check_image(arr.reshape((-1, *arr.shape[2:])), name)
+    return arr
+
+
 def to_255(image: np.ndarray) -> np.ndarray:
     """A checked image as float64 on the 0..255 scale (same shape)."""
     if image.dtype == np.uint8:

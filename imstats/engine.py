@@ -223,15 +223,28 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+_BLOCK_IMAGES = 1024  # compute_rows holds at most this many decoded images at once ...
+_BLOCK_BYTES = 64 << 20  # ... or about this many bytes of them
+
+
 def compute_rows(
     reader: Reader,
     refs: Iterable[ExampleRef],
     stat_specs: list[dict[str, Any]],
     resize: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One output row (a dict keyed by column) per example; failures become ``error`` text."""
+    """One output row (a dict keyed by column) per example; failures become ``error`` text.
+
+    Images are decoded in blocks (at most ``_BLOCK_IMAGES`` images or about ``_BLOCK_BYTES``
+    bytes); within a block, a statistic with a batch form (``Statistic.batch``) computes each
+    group of two or more same-shape inputs in one call, with the same values as image by
+    image. If that call raises, the group is computed image by image, so one bad image
+    still gives exactly one error row.
+    """
     stats = [(s, _statistic(s)) for s in stat_specs]
-    rows = []
+    rows: list[dict[str, Any]] = []
+    block: list[tuple[dict[str, Any], list[str], np.ndarray | None]] = []
+    nbytes = 0
     for ref in refs:
         row: dict[str, Any] = {
             "id": ref.id,
@@ -242,42 +255,94 @@ def compute_rows(
             "error": None,
             **ref.extra,
         }
-        errors = []
+        errors: list[str] = []
+        image = None
         try:
             image = reader.load(ref)
         except Exception as exc:  # every failure to read is an error row
             errors.append(str(exc) if type(exc).__name__ == "ImageReadError" else _exc(exc))
         else:
             row["height"], row["width"] = int(image.shape[0]), int(image.shape[1])
-            small = None
-            for spec, st in stats:
-                x = image
-                if resize and st.resize_applies:
-                    if small is None:
-                        small = resize_image(image, resize)
-                    x = small
+            nbytes += getattr(image, "nbytes", 0)
+        block.append((row, errors, image))
+        if len(block) >= _BLOCK_IMAGES or nbytes >= _BLOCK_BYTES:
+            rows += _compute_block(block, stats, resize)
+            block, nbytes = [], 0
+    if block:
+        rows += _compute_block(block, stats, resize)
+    return rows
+
+
+def _compute_block(
+    block: list[tuple[dict[str, Any], list[str], np.ndarray | None]],
+    stats: list[tuple[dict[str, Any], registry.Statistic]],
+    resize: int | None,
+) -> list[dict[str, Any]]:
+    """Fill the rows of a block of decoded images (None: unreadable), statistic by statistic."""
+    smalls: dict[int, np.ndarray] = {}
+    for spec, st in stats:
+        inputs: dict[int, Any] = {}
+        for i, (_, _, image) in enumerate(block):
+            if image is None:
+                continue
+            if resize and st.resize_applies:
+                if i not in smalls:
+                    smalls[i] = resize_image(image, resize)
+                inputs[i] = smalls[i]
+            else:
+                inputs[i] = image
+        batched = _batch_values(st, spec["params"], inputs)
+        for i, x in inputs.items():
+            row, errors, _ = block[i]
+            if i in batched:
+                value = batched[i]
+            else:
                 try:
                     value = st.func(x, **spec["params"])
                 except Exception as exc:
                     errors.append(f"{st.name}: {_exc(exc)}")
                     continue
-                try:
-                    if len(st.fields) == 1:
-                        values = {st.fields[0].name: _plain(value)}
-                    elif isinstance(value, dict):
-                        values = {f.name: _plain(value[f.name]) for f in st.fields}
-                    else:
-                        values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
-                    for f in st.fields:  # a value the column cannot hold is this row's error
-                        pa.scalar(values[f.name], type=f.type)
-                except Exception as exc:
-                    errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
-                    continue
-                row.update(values)
+            try:
+                if len(st.fields) == 1:
+                    values = {st.fields[0].name: _plain(value)}
+                elif isinstance(value, dict):
+                    values = {f.name: _plain(value[f.name]) for f in st.fields}
+                else:
+                    values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
+                for f in st.fields:  # a value the column cannot hold is this row's error
+                    pa.scalar(values[f.name], type=f.type)
+            except Exception as exc:
+                errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
+                continue
+            row.update(values)
+    out = []
+    for row, errors, _ in block:
         if errors:
             row["error"] = "; ".join(errors)
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
+
+
+def _batch_values(
+    st: registry.Statistic, params: dict[str, Any], inputs: dict[int, Any]
+) -> dict[int, Any]:
+    """Values of ``st`` from its batch form for every group of >= 2 same-shape inputs."""
+    if st.batch is None:
+        return {}
+    groups: dict[tuple, list[int]] = {}
+    for i, x in inputs.items():
+        if isinstance(x, np.ndarray):
+            groups.setdefault((x.shape, x.dtype.str), []).append(i)
+    values: dict[int, Any] = {}
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        try:
+            out = st.batch(np.stack([inputs[i] for i in idx]), **params)
+        except Exception:  # e.g. one bad image: image by image, one error row each
+            continue
+        values.update(zip(idx, out, strict=True))
+    return values
 
 
 def _exc(exc: BaseException) -> str:

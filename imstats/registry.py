@@ -7,6 +7,7 @@ overwrite. Statistic modules register themselves when :mod:`imstats.stats` is im
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ class Statistic:
     resize_applies : bool
         Whether a dataset-level ``--resize`` applies to this statistic (METHOD.md:
         ImageNet resizes for entropy and DCT only).
+    batch : callable or None
+        Optional ``batch(images, **params) -> (N,) array``: ``func`` on each image of a
+        same-shape stack, value for value (see :func:`register_batch`). The dataset engine
+        uses it for groups of same-shape images.
     """
 
     name: str
@@ -39,6 +44,7 @@ class Statistic:
     fields: tuple[pa.Field, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
     resize_applies: bool = False
+    batch: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, Statistic] = {}
@@ -63,6 +69,29 @@ def register(
         }
         flds = tuple(fields) if fields is not None else (pa.field(name, pa.float64()),)
         _REGISTRY[name] = Statistic(name, func, flds, defaults, resize_applies)
+        return func
+
+    return deco
+
+
+def register_batch(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator adding ``func`` as the batch form of the registered statistic ``name``.
+
+    ``func(images, **params)`` takes an ``N x H x W`` or ``N x H x W x 3`` stack and the
+    statistic's keyword parameters and returns an ``(N,)`` array equal to calling the
+    per-image function on each image. Only single-column statistics can have one.
+    """
+
+    def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+        stat = _REGISTRY.get(name)
+        if stat is None:
+            raise ValueError(f"register_batch({name!r}): register the statistic {name!r} first.")
+        if stat.batch is not None or len(stat.fields) != 1:
+            raise ValueError(
+                f"register_batch({name!r}): the statistic already has a batch form or writes "
+                f"{len(stat.fields)} columns (a batch form needs exactly one)."
+            )
+        _REGISTRY[name] = dataclasses.replace(stat, batch=func)
         return func
 
     return deco

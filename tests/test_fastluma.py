@@ -20,6 +20,9 @@ def test_bit_equal_on_float_and_gray_images():
         rng.random((40, 30, 3)),
         rng.random((40, 30, 3)).astype(np.float32),
         rng.random((40, 30)),
+        rng.random((40, 30)).astype(np.float32),
+        rng.random((40, 60))[:, ::2],  # a strided gray view
+        rng.integers(0, 256, (40, 60, 3)).astype(np.uint8)[::2, ::3],  # a strided RGB view
         *sample_images(max_side=64).values(),
     ):
         np.testing.assert_array_equal(fast_luminance(img), luminance(img))
