@@ -125,6 +125,19 @@ def imresize_half(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def symmetric_index(i, n):
+    """Index ``i`` into an axis of length ``n`` with numpy's "symmetric" padding.
+
+    -1 -> 0, n -> n - 1 (the edge sample repeated); valid for pads up to ``n``.
+    """
+    if i < 0:
+        return -i - 1
+    if i >= n:
+        return 2 * n - i - 1
+    return i
+
+
 @numba.njit(cache=NUMBA_CACHE)
 def _local_std_kernel(x, dy, dx):
     """Local standard deviation (N-1) of each channel over the offsets (dy, dx).
@@ -140,30 +153,14 @@ def _local_std_kernel(x, dy, dx):
             for ch in range(c):
                 s = 0.0
                 for t in range(k):
-                    yy = y + dy[t]
-                    xt = xx + dx[t]
-                    if yy < 0:
-                        yy = -yy - 1
-                    elif yy >= h:
-                        yy = 2 * h - yy - 1
-                    if xt < 0:
-                        xt = -xt - 1
-                    elif xt >= w:
-                        xt = 2 * w - xt - 1
+                    yy = symmetric_index(y + dy[t], h)
+                    xt = symmetric_index(xx + dx[t], w)
                     s += x[yy, xt, ch]
                 m = s / k
                 ss = 0.0
                 for t in range(k):
-                    yy = y + dy[t]
-                    xt = xx + dx[t]
-                    if yy < 0:
-                        yy = -yy - 1
-                    elif yy >= h:
-                        yy = 2 * h - yy - 1
-                    if xt < 0:
-                        xt = -xt - 1
-                    elif xt >= w:
-                        xt = 2 * w - xt - 1
+                    yy = symmetric_index(y + dy[t], h)
+                    xt = symmetric_index(xx + dx[t], w)
                     d = x[yy, xt, ch] - m
                     ss += d * d
                 out[y, xx, ch] = math.sqrt(ss / (k - 1))

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 
 from imstats._config import NUMBA_CACHE
+from imstats.stats._pmi_features import symmetric_index
 
 EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation degrees
 DENSE_EIG_MAX_NODES = 1200  # up to this many decimated nodes the dense solver is faster
@@ -110,27 +111,10 @@ def _oriented_energy_kernel(vecs, taps_dy, taps_dx, weights, center):
     for y in range(h):
         for x in range(w):
             for t in range(n_taps):
-                yp = y + taps_dy[t]
-                xp = x + taps_dx[t]
-                ym = y - taps_dy[t]
-                xm = x - taps_dx[t]
-                # numpy "symmetric" padding: index -1 -> 0, h -> h - 1 (pads <= size)
-                if yp < 0:
-                    yp = -yp - 1
-                elif yp >= h:
-                    yp = 2 * h - yp - 1
-                if xp < 0:
-                    xp = -xp - 1
-                elif xp >= w:
-                    xp = 2 * w - xp - 1
-                if ym < 0:
-                    ym = -ym - 1
-                elif ym >= h:
-                    ym = 2 * h - ym - 1
-                if xm < 0:
-                    xm = -xm - 1
-                elif xm >= w:
-                    xm = 2 * w - xm - 1
+                yp = symmetric_index(y + taps_dy[t], h)
+                xp = symmetric_index(x + taps_dx[t], w)
+                ym = symmetric_index(y - taps_dy[t], h)
+                xm = symmetric_index(x - taps_dx[t], w)
                 for v in range(k):
                     diff[t, v] = vecs[yp, xp, v] - vecs[ym, xm, v]
             for o in range(n_orient):
