@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-
-def _parse_set(values: tuple[str, ...]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"--set expects KEY=VALUE (e.g. --set gamma=0.2); got {item!r}")
-        try:
-            out[key.replace("-", "_")] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.replace("-", "_")] = raw
-    return out
+from cli._pairs import parse_pairs
 
 
 @click.command("train")
@@ -121,7 +109,9 @@ def train_cmd(
     from agreement.train import CheckpointError, train
     from imstats.dataset import DatasetNotFoundError
 
-    overrides.update(_parse_set(extra))
+    overrides.update(
+        {k.replace("-", "_"): v for k, v in parse_pairs(extra, "--set", "gamma=0.2").items()}
+    )
     try:
         run_dir = train(
             preset,

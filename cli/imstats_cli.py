@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
-
-def _value(text: str) -> Any:
-    """A command-line value: JSON when it parses (7, 0.5, true, null, [1,2]), else a string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _pairs(items: tuple[str, ...], what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"{what} {item!r} must look like KEY=VALUE")
-        out[key.strip()] = _value(val)
-    return out
+from cli._pairs import parse_pairs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,9 +89,9 @@ def compute(
             resize=resize,
             workers=workers,
             shard_size=shard_size,
-            params=_pairs(params, "--param"),
+            params=parse_pairs(params, "--param", "entropy.window=7"),
             seed=seed,
-            reader_options=_pairs(options, "--option"),
+            reader_options=parse_pairs(options, "--option", "test_sample=a"),
             force=force,
             keep_shards=keep_shards,
             progress=progress,
