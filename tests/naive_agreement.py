@@ -25,20 +25,21 @@ def _agreed(log, t, n):
     return bool(ks) and all(log.correct[k, t, n] for k in ks)
 
 
+#: the per-epoch values naive_curves computes (the columns of agreement.curves it checks)
+CURVE_KEYS = (
+    "n_models_logged",
+    "accuracy_mean",
+    "accuracy_std",
+    "tp_agreement",
+    "lower_bound",
+    "hacohen_agreement",
+    "fp_agreement",
+)
+
+
 def naive_curves(log):
     """Dict of lists, one value per epoch (NaN where no model logged the epoch)."""
-    out = {
-        key: []
-        for key in (
-            "n_models_logged",
-            "accuracy_mean",
-            "accuracy_std",
-            "tp_agreement",
-            "lower_bound",
-            "hacohen_agreement",
-            "fp_agreement",
-        )
-    }
+    out = {key: [] for key in CURVE_KEYS}
     n_ex = log.n_examples
     for t in range(log.n_epochs):
         ks = _models(log, t)

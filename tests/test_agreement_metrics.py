@@ -12,17 +12,7 @@ from hypothesis import strategies as st
 
 from agreement.log import SplitLog
 from agreement.metrics import curves, per_example, select_splits
-from tests.naive_agreement import naive_curves, naive_per_example
-
-CURVE_KEYS = (
-    "n_models_logged",
-    "accuracy_mean",
-    "accuracy_std",
-    "tp_agreement",
-    "lower_bound",
-    "hacohen_agreement",
-    "fp_agreement",
-)
+from tests.naive_agreement import CURVE_KEYS, naive_curves, naive_per_example
 
 
 def _col(table, name):
