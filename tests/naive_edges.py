@@ -36,6 +36,57 @@ def imresize_half_matrix(n_in: int) -> np.ndarray:
     return m
 
 
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D50) of sRGB in [0, 1], the formulas of METHOD.md step 2 in numpy."""
+    m = np.array(
+        [
+            [0.4360747, 0.3850649, 0.1430804],
+            [0.2225045, 0.7168786, 0.0606169],
+            [0.0139322, 0.0971045, 0.7141733],
+        ]
+    )
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    t = (lin @ m.T) / np.array([0.9642, 1.0, 0.8249])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16.0 / 116.0)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1
+    )
+
+
+def pca_scores(x: np.ndarray) -> np.ndarray:
+    """PCA scores of the pixels: centred X @ V, V from numpy.linalg.svd of the centred X."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    xc = flat - flat.mean(axis=0)
+    vt = np.linalg.svd(xc, full_matrices=False)[2]
+    return (xc @ vt.T).reshape(x.shape)
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """Min-max over all channels to [0, 1] (zeros if the spread is rounding noise)."""
+    lo, hi = x.min(), x.max()
+    if hi - lo <= 1e-12 * max(1.0, abs(lo), abs(hi)):
+        return np.zeros_like(x)
+    return (x - lo) / (hi - lo)
+
+
+def imresize_half(x: np.ndarray) -> np.ndarray:
+    """MATLAB's antialiased bicubic 0.5 resize as two dense matrix products."""
+    rh = imresize_half_matrix(x.shape[0])
+    rw = imresize_half_matrix(x.shape[1])
+    return np.einsum("ij,jkc,lk->ilc", rh, x, rw)
+
+
+def color_features(rgb: np.ndarray) -> np.ndarray:
+    """METHOD.md step 2, ``color``, composed from the references above."""
+    return minmax(pca_scores(imresize_half(minmax(rgb_to_lab(rgb)))))
+
+
+def var_features(rgb: np.ndarray, radius: int = 2) -> np.ndarray:
+    """METHOD.md step 2, ``var``, composed from the references above."""
+    v = minmax(np.sqrt(local_std(pca_scores(rgb), radius)))
+    return minmax(pca_scores(imresize_half(v)))
+
+
 def _sym(i: int, n: int) -> int:
     """numpy 'symmetric' padding index (edge repeated), for pads up to n."""
     if i < 0:

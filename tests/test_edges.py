@@ -134,6 +134,44 @@ def test_local_std_matches_plain_loop():
     assert ours[2, 1, 0] == 0.0
 
 
+def test_lab_equals_numpy_formula_on_8bit_and_other_values():
+    rng = np.random.default_rng(6)
+    u8 = rng.integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    u8[0, :3] = [[0, 0, 0], [255, 255, 255], [10, 11, 12]]  # both segments of both curves
+    for rgb in (u8 / 255.0, rng.random((9, 11, 3)), np.array([[[0.04045, 0.0404, 1.0]]])):
+        np.testing.assert_allclose(features.rgb_to_lab(rgb), naive.rgb_to_lab(rgb), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(3, 60), st.integers(2, 3), st.floats(1e-3, 1e3), st.integers(0, 2**31 - 1))
+def test_pca_basis_equals_lapack_svd(n, c, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = scale * (rng.random((n, c)) @ rng.random((c, c)) + rng.random(c))
+    mean, vt = features.pca_basis(x)
+    xc = x - x.mean(axis=0)
+    ref = np.linalg.svd(xc, full_matrices=False)[2]
+    s = np.linalg.svd(xc, compute_uv=False)
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12, atol=1e-12 * scale)
+    # the same vectors with the same signs, wherever a vector is well determined
+    for k in range(c):
+        gap = min([abs(s[k] - s[j]) for j in range(c) if j != k]) / s[0]
+        if gap > 1e-3:
+            np.testing.assert_allclose(vt[k], ref[k], atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_features_equal_plain_composition(name):
+    from skimage import data
+
+    img = getattr(data, name)()[100:146, 200:251]  # odd width: the resize's mirrored end
+    rgb = img.astype(np.float64) / 255.0
+    np.testing.assert_allclose(features.color_features(rgb), naive.color_features(rgb), atol=1e-12)
+    np.testing.assert_allclose(features.var_features(rgb), naive.var_features(rgb), atol=1e-7)
+    x = np.random.default_rng(7).random((13, 10, 3))
+    np.testing.assert_allclose(features.imresize_half(x), naive.imresize_half(x), atol=1e-14)
+    np.testing.assert_allclose(features.pca_scores(x), naive.pca_scores(x), atol=1e-12)
+
+
 def test_local_std_too_small():
     with pytest.raises(ValueError, match="smaller than the variance disk radius"):
         features.local_std(np.zeros((1, 5, 3)), 2)

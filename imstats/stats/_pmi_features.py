@@ -3,10 +3,15 @@
 ``color``: CIE L*a*b* (D50), min-max, antialiased bicubic 0.5 resize, PCA, min-max.
 ``var``: PCA of RGB, local standard deviation over a radius-2 disk, square root, min-max,
 then the same resize, PCA and min-max.
+
+The full-resolution steps work on channel planes (3 x H x W) and fuse what they can (the
+PCA projection into the padding of the local-deviation kernel, min-max in place), so an
+image costs few passes over its pixels and few full-size temporaries.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -26,20 +31,85 @@ SRGB_TO_XYZ_D50 = np.array(
 WHITE_D50 = np.array([0.9642, 1.0, 0.8249])
 
 
+def _srgb_linear(v: np.ndarray) -> np.ndarray:
+    """Linearised sRGB of values in [0, 1] (the inverse sRGB transfer function)."""
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+# the linearised sRGB of the 256 values k / 255 of 8-bit images, as _srgb_linear gives them
+_SRGB_LINEAR_U8 = _srgb_linear(np.arange(256) / 255.0)
+_LAB_EPS = 0.008856
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _xyz_planes(rgb, lut, m, white):
+    """XYZ / white of each pixel of rgb (H, W, 3) float64 in [0, 1] -> (3, H, W) float64.
+
+    lut (256,): linearised k / 255, used where a value is exactly k / 255 (8-bit images;
+    the same numbers as the formula, without its power), else the formula; m (3, 3)
+    linear RGB -> XYZ; white (3,).
+    """
+    h, w, _ = rgb.shape
+    out = np.empty((3, h, w))
+    lin = np.empty(3)
+    for y in range(h):
+        for x in range(w):
+            for c in range(3):
+                v = rgb[y, x, c]
+                k = int(v * 255.0 + 0.5) if 0.0 <= v <= 1.0 else 0
+                if k / 255.0 == v:
+                    lin[c] = lut[k]
+                elif v <= 0.04045:
+                    lin[c] = v / 12.92
+                else:
+                    lin[c] = ((v + 0.055) / 1.055) ** 2.4
+            for r in range(3):
+                out[r, y, x] = (m[r, 0] * lin[0] + m[r, 1] * lin[1] + m[r, 2] * lin[2]) / white[r]
+    return out
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _lab_from_xyz(t, f):
+    """L*a*b* planes from XYZ / white planes t and their cube roots f (3, H, W), in place in t.
+
+    Linear segment t <= 0.008856 -> 7.787 t + 16/116. Returns t.
+    """
+    _, h, w = t.shape
+    for y in range(h):
+        for x in range(w):
+            f0 = f[0, y, x] if t[0, y, x] > _LAB_EPS else 7.787 * t[0, y, x] + 16.0 / 116.0
+            f1 = f[1, y, x] if t[1, y, x] > _LAB_EPS else 7.787 * t[1, y, x] + 16.0 / 116.0
+            f2 = f[2, y, x] if t[2, y, x] > _LAB_EPS else 7.787 * t[2, y, x] + 16.0 / 116.0
+            t[0, y, x] = 116.0 * f1 - 16.0
+            t[1, y, x] = 500.0 * (f0 - f1)
+            t[2, y, x] = 200.0 * (f1 - f2)
+    return t
+
+
+def _lab_planes(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D50) of an H x W x 3 sRGB image in [0, 1] as planes (3, H, W) float64."""
+    t = _xyz_planes(
+        np.ascontiguousarray(rgb, dtype=np.float64), _SRGB_LINEAR_U8, SRGB_TO_XYZ_D50, WHITE_D50
+    )
+    return _lab_from_xyz(t, np.cbrt(t))  # numpy's cbrt is vectorised, Numba's is libm's
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIE L*a*b* of an sRGB image in [0, 1] (H x W x 3 float64), D50 white.
 
     Linear segment ``t <= 0.008856 -> 7.787 t + 16/116``, as the reference implementation.
     """
-    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = lin @ SRGB_TO_XYZ_D50.T
-    t = xyz / WHITE_D50
-    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16.0 / 116.0)
-    lab = np.empty_like(f)
-    lab[..., 0] = 116.0 * f[..., 1] - 16.0
-    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
-    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
-    return lab
+    return np.ascontiguousarray(_lab_planes(rgb).transpose(1, 2, 0))
+
+
+def _minmax_span(x: np.ndarray) -> tuple[float, float] | None:
+    """``(min, max - min)`` of x, or None when the spread is rounding noise (see minmax)."""
+    lo = float(x.min())
+    hi = float(x.max())
+    span = hi - lo
+    if span <= 1e-12 * max(1.0, abs(lo), abs(hi)):
+        return None
+    return lo, span
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -48,25 +118,82 @@ def minmax(x: np.ndarray) -> np.ndarray:
     A constant array, or one whose spread is rounding noise (span <= 1e-12 times its
     magnitude, at least 1e-12: e.g. the PCA scores of a flat image), becomes zeros.
     """
-    lo = float(x.min())
-    hi = float(x.max())
-    span = hi - lo
-    if span <= 1e-12 * max(1.0, abs(lo), abs(hi)):
+    ls = _minmax_span(x)
+    if ls is None:
         return np.zeros_like(x, dtype=np.float64)
-    return (x - lo) / span
+    return (x - ls[0]) / ls[1]
+
+
+def _minmax_inplace(x: np.ndarray) -> np.ndarray:
+    """:func:`minmax` of a float64 array, written into it (the same numbers)."""
+    ls = _minmax_span(x)
+    if ls is None:
+        x[...] = 0.0
+    else:
+        x -= ls[0]
+        x /= ls[1]
+    return x
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _centred_gram(flat):
+    """Column means (C,) and Gram matrix (C, C) of the centred rows of flat (N, C) float64.
+
+    Two passes (means, then products of the centred values); no N x C temporary.
+    """
+    n, c = flat.shape
+    mean = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            mean[j] += flat[i, j]
+    mean /= max(n, 1)
+    gram = np.zeros((c, c))
+    d = np.empty(c)
+    for i in range(n):
+        for j in range(c):
+            d[j] = flat[i, j] - mean[j]
+        for j in range(c):
+            for k in range(j, c):
+                gram[j, k] += d[j] * d[k]
+    for j in range(c):
+        for k in range(j):
+            gram[j, k] = gram[k, j]
+    return mean, gram
+
+
+def pca_basis(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (C,) and right singular vectors Vt (C, C) of the centred rows of flat (N, C).
+
+    Vt as LAPACK's SVD of the centred N x C matrix ``Xc`` returns it (``numpy.linalg.svd``:
+    descending, no sign normalisation), without forming ``Xc``. For a tall matrix that SVD
+    takes the Householder QR ``Xc = QR`` first and then the SVD of R; Householder's R
+    depends only on the first C rows and on the inner products of the columns, so the
+    (2C x C) matrix ``[first C rows of Xc; S]``, with ``S^T S`` the Gram matrix of the other
+    rows, has the same R, the same path through LAPACK and so the same Vt (up to the
+    rounding of the Gram matrix: about 1e-13 on images).
+    """
+    flat = np.ascontiguousarray(flat, dtype=np.float64)
+    n, c = flat.shape
+    mean, gram = _centred_gram(flat)
+    if n < 2 * c:  # not tall: LAPACK's direct path, which needs the matrix itself
+        return mean, np.linalg.svd(flat - mean, full_matrices=False)[2]
+    head = flat[:c] - mean
+    lam, q = np.linalg.eigh(gram - head.T @ head)
+    s = np.sqrt(np.clip(lam, 0.0, None))[:, None] * q.T
+    return mean, np.linalg.svd(np.concatenate([head, s]), full_matrices=False)[2]
 
 
 def pca_scores(x: np.ndarray) -> np.ndarray:
     """PCA scores of the pixels of ``x`` (H x W x C): centred ``Xc @ V``.
 
     ``V`` holds the right singular vectors of the centred N x C matrix as LAPACK's SVD
-    (``numpy.linalg.svd``) returns them, in descending order, no sign normalisation.
+    (``numpy.linalg.svd``) returns them, in descending order, no sign normalisation
+    (:func:`pca_basis`).
     """
     h, w, c = x.shape
-    flat = x.reshape(-1, c)
-    xc = flat - flat.mean(axis=0)
-    _, _, vt = np.linalg.svd(xc, full_matrices=False)
-    return (xc @ vt.T).reshape(h, w, c)
+    flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, c)
+    mean, vt = pca_basis(flat)
+    return ((flat - mean) @ vt.T).reshape(h, w, c)
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -109,20 +236,63 @@ def resize_matrix(n_in: int, scale: float = 0.5) -> sp.csr_matrix:
     return sp.csr_matrix((wts.ravel(), (rows, cols.ravel())), shape=(n_out, n_in))
 
 
+@functools.lru_cache(maxsize=32)
+def _resize_csr(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data) of ``resize_matrix(n_in)`` (cached, read-only)."""
+    m = resize_matrix(n_in)
+    m.sort_indices()
+    arrays = (m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data)
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _resize_planes(planes, r_ptr, r_idx, r_wt, c_ptr, c_idx, c_wt):
+    """Separable resampling of planes (C, H, W): rows with CSR (H', H), then columns with
+    CSR (W', W); each output sums its taps in column order. Returns (H', W', C) float64.
+    """
+    c, h, w = planes.shape
+    h2 = r_ptr.size - 1
+    w2 = c_ptr.size - 1
+    tmp = np.zeros((h2, w))
+    out = np.empty((h2, w2, c))
+    for ch in range(c):
+        tmp[:] = 0.0
+        for i in range(h2):
+            dst = tmp[i]
+            for t in range(r_ptr[i], r_ptr[i + 1]):
+                wt = r_wt[t]
+                src = planes[ch, r_idx[t]]
+                for x in range(w):
+                    dst[x] += wt * src[x]
+        for i in range(h2):
+            row = tmp[i]
+            for j in range(w2):
+                acc = 0.0
+                for t in range(c_ptr[j], c_ptr[j + 1]):
+                    acc += c_wt[t] * row[c_idx[t]]
+                out[i, j, ch] = acc
+    return out
+
+
+def _imresize_half_planes(planes: np.ndarray) -> np.ndarray:
+    """:func:`imresize_half` of planes (C, H, W) -> (ceil(H/2), ceil(W/2), C) float64."""
+    _, h, w = planes.shape
+    return _resize_planes(planes, *_resize_csr(h), *_resize_csr(w))
+
+
 def imresize_half(x: np.ndarray) -> np.ndarray:
     """Antialiased bicubic resize by 0.5 of an H x W x C float image (MATLAB ``imresize``).
+
+    Rows first, then columns, each with the matrix of :func:`resize_matrix`.
 
     Returns
     -------
     ndarray, shape (ceil(H / 2), ceil(W / 2), C), float64
     """
-    h, w, c = x.shape
-    rh = resize_matrix(h)
-    rw = resize_matrix(w)
-    tmp = rh @ x.reshape(h, w * c)  # rows first
-    tmp = tmp.reshape(rh.shape[0], w, c).transpose(1, 0, 2).reshape(w, -1)
-    out = (rw @ tmp).reshape(rw.shape[0], rh.shape[0], c).transpose(1, 0, 2)
-    return np.ascontiguousarray(out)
+    planes = np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.float64), 2, 0))
+    return _imresize_half_planes(planes)
 
 
 @numba.njit(cache=NUMBA_CACHE, inline="always")
@@ -139,31 +309,56 @@ def symmetric_index(i, n):
 
 
 @numba.njit(cache=NUMBA_CACHE)
-def _local_std_kernel(x, dy, dx):
-    """Local standard deviation (N-1) of each channel over the offsets (dy, dx).
+def _local_std_plane(pad, dy, dx, r, out):
+    """Local standard deviation (N-1) over the offsets (dy, dx) (K,) of one padded plane.
 
-    x (H, W, C) float64; offsets (K,) int, symmetric padding. Returns (H, W, C) float64.
-    Two-pass (mean, then squared deviations), so flat areas give exactly 0.
+    pad (H+2r, W+2r) float64; writes out (H, W). Two-pass (mean, then squared deviations,
+    offsets in the given order), so flat areas give exactly 0.
+    """
+    h, w = out.shape
+    k = dy.size
+    s = np.empty(w)
+    ss = np.empty(w)
+    for y in range(h):
+        # slices (not row[o + x]) keep the indices non-negative: the loops vectorise
+        s[:] = 0.0
+        for t in range(k):
+            row = pad[y + r + dy[t], r + dx[t] : r + dx[t] + w]
+            for xx in range(w):
+                s[xx] += row[xx]
+        for xx in range(w):
+            s[xx] /= k
+        ss[:] = 0.0
+        for t in range(k):
+            row = pad[y + r + dy[t], r + dx[t] : r + dx[t] + w]
+            for xx in range(w):
+                d = row[xx] - s[xx]
+                ss[xx] += d * d
+        for xx in range(w):
+            out[y, xx] = math.sqrt(ss[xx] / (k - 1))
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _local_std_planes(x, mean, vt, dy, dx, r):
+    """Local standard deviation planes of the channels ``(x - mean) @ vt.T`` of x (H, W, C).
+
+    mean (C,), vt (C', C): a projection applied while padding (symmetric, r <= min(H, W));
+    offsets (K,). Returns (C', H, W) float64.
     """
     h, w, c = x.shape
-    k = dy.size
-    out = np.empty((h, w, c))
-    for y in range(h):
-        for xx in range(w):
-            for ch in range(c):
-                s = 0.0
-                for t in range(k):
-                    yy = symmetric_index(y + dy[t], h)
-                    xt = symmetric_index(xx + dx[t], w)
-                    s += x[yy, xt, ch]
-                m = s / k
-                ss = 0.0
-                for t in range(k):
-                    yy = symmetric_index(y + dy[t], h)
-                    xt = symmetric_index(xx + dx[t], w)
-                    d = x[yy, xt, ch] - m
-                    ss += d * d
-                out[y, xx, ch] = math.sqrt(ss / (k - 1))
+    c2 = vt.shape[0]
+    pad = np.empty((h + 2 * r, w + 2 * r))
+    out = np.empty((c2, h, w))
+    for ch in range(c2):
+        for yy in range(h + 2 * r):
+            ys = symmetric_index(yy - r, h)
+            for xx in range(w + 2 * r):
+                xs = symmetric_index(xx - r, w)
+                acc = 0.0
+                for j in range(c):
+                    acc += (x[ys, xs, j] - mean[j]) * vt[ch, j]
+                pad[yy, xx] = acc
+        _local_std_plane(pad, dy, dx, r, out[ch])
     return out
 
 
@@ -175,6 +370,14 @@ def disk_offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:
     return dy[m].astype(np.int64), dx[m].astype(np.int64)
 
 
+def _check_std_size(shape: tuple[int, ...], radius: int) -> None:
+    if min(shape[:2]) < radius:
+        raise ValueError(
+            f"image of {shape[0]} x {shape[1]} is smaller than the variance disk "
+            f"radius {radius}; symmetric padding needs at least {radius} pixels."
+        )
+
+
 def local_std(x: np.ndarray, radius: int = 2) -> np.ndarray:
     """Per-channel local standard deviation (N-1) over a disk, symmetric padding.
 
@@ -182,13 +385,12 @@ def local_std(x: np.ndarray, radius: int = 2) -> np.ndarray:
     -------
     ndarray, same shape as ``x`` (H x W x C), float64
     """
-    if min(x.shape[:2]) < radius:
-        raise ValueError(
-            f"image of {x.shape[0]} x {x.shape[1]} is smaller than the variance disk "
-            f"radius {radius}; symmetric padding needs at least {radius} pixels."
-        )
+    _check_std_size(x.shape, radius)
+    c = x.shape[2]
     dy, dx = disk_offsets(radius)
-    return _local_std_kernel(np.ascontiguousarray(x, dtype=np.float64), dy, dx)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    planes = _local_std_planes(x, np.zeros(c), np.eye(c), dy, dx, radius)
+    return np.ascontiguousarray(planes.transpose(1, 2, 0))
 
 
 def color_features(rgb: np.ndarray) -> np.ndarray:
@@ -196,8 +398,8 @@ def color_features(rgb: np.ndarray) -> np.ndarray:
 
     ``rgb``: H x W x 3 float64 in [0, 1]. Returns ceil(H/2) x ceil(W/2) x 3 float64.
     """
-    lab = minmax(rgb_to_lab(rgb))
-    return minmax(pca_scores(imresize_half(lab)))
+    lab = _minmax_inplace(_lab_planes(rgb))
+    return _minmax_inplace(pca_scores(_imresize_half_planes(lab)))
 
 
 def var_features(rgb: np.ndarray, radius: int = 2) -> np.ndarray:
@@ -205,6 +407,10 @@ def var_features(rgb: np.ndarray, radius: int = 2) -> np.ndarray:
 
     ``rgb``: H x W x 3 float64 in [0, 1]. Returns ceil(H/2) x ceil(W/2) x 3 float64.
     """
-    sd = local_std(pca_scores(rgb), radius)
-    v = minmax(np.sqrt(sd))
-    return minmax(pca_scores(imresize_half(v)))
+    _check_std_size(rgb.shape, radius)
+    rgb = np.ascontiguousarray(rgb, dtype=np.float64)
+    mean, vt = pca_basis(rgb.reshape(-1, rgb.shape[2]))
+    dy, dx = disk_offsets(radius)
+    sd = _local_std_planes(rgb, mean, vt, dy, dx, radius)  # PCA scores' local deviation
+    v = _minmax_inplace(np.sqrt(sd, out=sd))
+    return _minmax_inplace(pca_scores(_imresize_half_planes(v)))
