@@ -299,6 +299,28 @@ def test_affinity_equals_plain_loop_on_tiny_image():
     np.testing.assert_array_equal(ours, ours.T)
 
 
+@pytest.mark.parametrize(("h", "w", "radius"), [(9, 12, 3), (12, 5, 3), (4, 4, 5), (7, 11, 5)])
+def test_affinity_matrix_csr_is_canonical(h, w, radius):
+    # wide images claim sorted columns without checking; narrow ones (w <= 2 radius) sort
+    dys, dxs = density.half_disk_offsets(radius)
+    wh = np.random.default_rng(h * w).random((h * w, dys.size)) + 0.5
+    mat = density.affinity_matrix(wh, (h, w), dys, dxs)
+    ref = mat.copy()
+    ref.has_sorted_indices = False
+    ref.sort_indices()
+    assert mat.has_sorted_indices
+    np.testing.assert_array_equal(mat.indices, ref.indices)
+    np.testing.assert_array_equal(mat.indptr, ref.indptr)
+    dense = np.zeros((h * w, h * w))
+    for i in range(h * w):
+        y, x = divmod(i, w)
+        for o in range(dys.size):
+            yy, xx = y + dys[o], x + dxs[o]
+            if 0 <= yy < h and 0 <= xx < w:
+                dense[i, yy * w + xx] = dense[yy * w + xx, i] = wh[i, o]
+    np.testing.assert_array_equal(mat.toarray(), dense)
+
+
 # ----------------------------------------------------------------------------- public API
 SEEDS = (1, 2, 3)
 MIN_CORR = {"square": 0.9, "texture": 0.8, "astronaut": 0.9}
