@@ -247,6 +247,16 @@ def test_grid_kde_equals_brute_force_hypothesis(n, m, h, seed):
     _assert_float32_kde(kde(np.clip(qs, 0, 1)), ref)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.sampled_from([3, 6]), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_unique_rows_equals_numpy_unique(n, d, levels, seed):
+    x = np.random.default_rng(seed).integers(0, levels, (n, d)) / levels  # many duplicates
+    rows, counts = density._unique_rows(x)
+    ref_rows, ref_counts = np.unique(x, axis=0, return_counts=True)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_array_equal(counts, ref_counts)
+
+
 def test_grid_kde_bad_hash_dims():
     with pytest.raises(ValueError, match="hash_dims must name 3 distinct dimensions"):
         density.GridKDE(np.zeros((4, 6)), 0.05, (0, 0, 1))

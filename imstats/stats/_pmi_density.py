@@ -75,6 +75,70 @@ def pair_samples(feats: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- grid KDE
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def _row_less(xs, a, b):
+    """Row a of xs before row b in lexicographic order (first column first)."""
+    for j in range(xs.shape[1]):
+        if xs[a, j] != xs[b, j]:
+            return xs[a, j] < xs[b, j]
+    return False
+
+
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def _row_differs(a, b):
+    """Whether rows a and b (d,) differ in any value."""
+    for j in range(a.size):
+        if a[j] != b[j]:
+            return True
+    return False
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _unique_rows(xs):
+    """Distinct rows of xs (n, d) float64 in lexicographic order, with their counts.
+
+    As ``numpy.unique(xs, axis=0, return_counts=True)`` (finite values): a stable
+    bottom-up merge sort of the row indices, then equal neighbours merged. Returns
+    (rows (u, d) float64, counts (u,) int64).
+    """
+    n, d = xs.shape
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if _row_less(xs, idx[j], idx[i]):
+                    tmp[k] = idx[j]
+                    j += 1
+                else:
+                    tmp[k] = idx[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = idx[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = idx[j]
+                j += 1
+                k += 1
+        idx, tmp = tmp, idx
+        width *= 2
+    rows = np.empty((n, d))
+    counts = np.zeros(n, np.int64)
+    u = -1
+    for t in range(n):
+        if u < 0 or _row_differs(rows[u], xs[idx[t]]):
+            u += 1
+            rows[u] = xs[idx[t]]
+        counts[u] += 1
+    return rows[: u + 1].copy(), counts[: u + 1].copy()
+
+
 @numba.njit(cache=NUMBA_CACHE)
 def _grid_build(xs, hash_dims, cell, nc):
     """Sort samples into a grid over 3 ``hash_dims`` (cells of size ``cell``, nc per dim).
@@ -367,7 +431,7 @@ class GridKDE:
         self.hash_dims = np.asarray(hash_dims, dtype=np.int64)
         self.scale = (0.75 / self.h) ** d / max(n, 1)
         # identical samples (flat image areas) are merged into one with a multiplicity
-        uniq, counts = np.unique(samples, axis=0, return_counts=True)
+        uniq, counts = _unique_rows(samples)
         self.unique = np.ascontiguousarray(np.c_[uniq, counts.astype(np.float64)])
         self.xt, self.starts = _grid_build(self.unique, self.hash_dims, self.cell, self.nc)
 
@@ -589,24 +653,32 @@ def _pmi_weights_kernel(
 def _csr_from_half(wh, dys, dxs, h, w):
     """Symmetric CSR (indptr, indices, data) from half-disk weights wh (h*w, n_off).
 
-    Row i holds, in increasing column order, the neighbours at -offsets (weights of the
-    neighbour's pair) and at +offsets (its own pairs).
+    Row i holds, in increasing column order (when w > 2 max |dx|), the neighbours at
+    -offsets (weights of the neighbour's pair) and at +offsets (its own pairs). One pass:
+    a row's length is the count of in-image offsets, the same for every pixel whose
+    distance to the image border exceeds the offsets' reach.
     """
     n = h * w
     n_off = dys.size
-    # the full offset list in row-major order: negatives (reversed) then positives
-    indptr = np.zeros(n + 1, np.int64)
+    reach = 0
+    for o in range(n_off):
+        reach = max(reach, abs(dys[o]), abs(dxs[o]))
+    indptr = np.empty(n + 1, np.int64)
+    indptr[0] = 0
     for y in range(h):
+        inner_y = reach <= y < h - reach
         for x in range(w):
-            cnt = 0
-            for o in range(n_off):
-                if 0 <= y + dys[o] < h and 0 <= x + dxs[o] < w:
-                    cnt += 1
-                if 0 <= y - dys[o] < h and 0 <= x - dxs[o] < w:
-                    cnt += 1
-            indptr[y * w + x + 1] = cnt
-    for i in range(n):
-        indptr[i + 1] += indptr[i]
+            if inner_y and reach <= x < w - reach:
+                cnt = 2 * n_off
+            else:
+                cnt = 0
+                for o in range(n_off):
+                    if 0 <= y + dys[o] < h and 0 <= x + dxs[o] < w:
+                        cnt += 1
+                    if 0 <= y - dys[o] < h and 0 <= x - dxs[o] < w:
+                        cnt += 1
+            i = y * w + x
+            indptr[i + 1] = indptr[i] + cnt
     nnz = indptr[n]
     indices = np.empty(nnz, np.int32)
     data = np.empty(nnz)
@@ -715,5 +787,8 @@ def affinity_matrix(wh: np.ndarray, shape: tuple[int, int], dys, dxs) -> sp.csr_
     h, w = shape
     indptr, indices, data = _csr_from_half(wh, dys, dxs, h, w)
     mat = sp.csr_matrix((data, indices, indptr), shape=(h * w, h * w))
-    mat.sort_indices()  # already sorted unless the image is narrower than 2 * radius + 1
+    if w > 2 * int(np.abs(dxs).max(initial=0)):
+        mat.has_sorted_indices = True  # row-major offsets: columns increase (no O(nnz) check)
+    else:
+        mat.sort_indices()  # a narrow image: +-dx wraps past a row
     return mat
