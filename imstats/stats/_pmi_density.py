@@ -43,7 +43,9 @@ def sample_pairs(
     ia, ib : (m,) int64 flat indices of A and B
     """
     h, w = shape
-    p = np.unique(rng.integers(0, h * w, size=n_samples))
+    drawn = np.zeros(h * w, bool)
+    drawn[rng.integers(0, h * w, size=n_samples)] = True
+    p = np.flatnonzero(drawn)  # = np.unique of the draws (sorted), without sorting them
     py, px = np.divmod(p, w)
     r = math.sqrt(0.25) * rng.standard_normal((p.size, 2))
     norm = np.sqrt((r**2).sum(axis=1, keepdims=True))
