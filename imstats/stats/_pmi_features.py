@@ -148,13 +148,29 @@ def _centred_gram(flat):
             mean[j] += flat[i, j]
     mean /= max(n, 1)
     gram = np.zeros((c, c))
-    d = np.empty(c)
-    for i in range(n):
-        for j in range(c):
-            d[j] = flat[i, j] - mean[j]
-        for j in range(c):
-            for k in range(j, c):
-                gram[j, k] += d[j] * d[k]
+    if c == 3:  # unrolled: scalar accumulators instead of a small array in the hot loop
+        m0, m1, m2 = mean[0], mean[1], mean[2]
+        g00 = g01 = g02 = g11 = g12 = g22 = 0.0
+        for i in range(n):
+            d0 = flat[i, 0] - m0
+            d1 = flat[i, 1] - m1
+            d2 = flat[i, 2] - m2
+            g00 += d0 * d0
+            g01 += d0 * d1
+            g02 += d0 * d2
+            g11 += d1 * d1
+            g12 += d1 * d2
+            g22 += d2 * d2
+        gram[0, 0], gram[0, 1], gram[0, 2] = g00, g01, g02
+        gram[1, 1], gram[1, 2], gram[2, 2] = g11, g12, g22
+    else:
+        d = np.empty(c)
+        for i in range(n):
+            for j in range(c):
+                d[j] = flat[i, j] - mean[j]
+            for j in range(c):
+                for k in range(j, c):
+                    gram[j, k] += d[j] * d[k]
     for j in range(c):
         for k in range(j):
             gram[j, k] = gram[k, j]
