@@ -77,22 +77,13 @@ def pair_samples(feats: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- grid KDE
-@numba.njit(cache=NUMBA_CACHE, inline="always")
-def _row_less(xs, a, b):
-    """Row a of xs before row b in lexicographic order (first column first)."""
+@numba.njit(cache=NUMBA_CACHE)
+def _row_order(xs, a, b):
+    """-1, 0 or 1 as row a of xs is before, equal to or after row b (lexicographic)."""
     for j in range(xs.shape[1]):
         if xs[a, j] != xs[b, j]:
-            return xs[a, j] < xs[b, j]
-    return False
-
-
-@numba.njit(cache=NUMBA_CACHE, inline="always")
-def _row_differs(a, b):
-    """Whether rows a and b (d,) differ in any value."""
-    for j in range(a.size):
-        if a[j] != b[j]:
-            return True
-    return False
+            return -1 if xs[a, j] < xs[b, j] else 1
+    return 0
 
 
 @numba.njit(cache=NUMBA_CACHE)
@@ -111,34 +102,30 @@ def _unique_rows(xs):
         for lo in range(0, n, 2 * width):
             mid = min(lo + width, n)
             hi = min(lo + 2 * width, n)
-            i, j, k = lo, mid, lo
-            while i < mid and j < hi:
-                if _row_less(xs, idx[j], idx[i]):
-                    tmp[k] = idx[j]
-                    j += 1
-                else:
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if j >= hi or (i < mid and _row_order(xs, idx[j], idx[i]) >= 0):
                     tmp[k] = idx[i]
                     i += 1
-                k += 1
-            while i < mid:
-                tmp[k] = idx[i]
-                i += 1
-                k += 1
-            while j < hi:
-                tmp[k] = idx[j]
-                j += 1
-                k += 1
+                else:
+                    tmp[k] = idx[j]
+                    j += 1
         idx, tmp = tmp, idx
         width *= 2
-    rows = np.empty((n, d))
-    counts = np.zeros(n, np.int64)
-    u = -1
+    first = np.empty(n, np.int64)  # index (into idx) of the first row of each distinct run
+    u = 0
     for t in range(n):
-        if u < 0 or _row_differs(rows[u], xs[idx[t]]):
+        if t == 0 or _row_order(xs, idx[t - 1], idx[t]) != 0:
+            first[u] = t
             u += 1
-            rows[u] = xs[idx[t]]
-        counts[u] += 1
-    return rows[: u + 1].copy(), counts[: u + 1].copy()
+    rows = np.empty((u, d))
+    counts = np.empty(u, np.int64)
+    for r in range(u):
+        end = first[r + 1] if r + 1 < u else n
+        counts[r] = end - first[r]
+        for j in range(d):
+            rows[r, j] = xs[idx[first[r]], j]
+    return rows, counts
 
 
 @numba.njit(cache=NUMBA_CACHE)
@@ -157,16 +144,19 @@ def _grid_build(xs, hash_dims, cell, nc):
             c = min(max(c, 0), nc - 1)
             key = key * nc + c
         keys[i] = key
-    order = np.argsort(keys, kind="mergesort")
     starts = np.zeros(nc**3 + 1, np.int64)
     for i in range(n):
         starts[keys[i] + 1] += 1
     for c in range(nc**3):
         starts[c + 1] += starts[c]
+    # stable counting sort by cell (as a stable argsort of the keys)
+    pos = starts[:-1].copy()
     out = np.empty((d, n))
     for i in range(n):
+        p = pos[keys[i]]
+        pos[keys[i]] += 1
         for j in range(d):
-            out[j, i] = xs[order[i], j]
+            out[j, p] = xs[i, j]
     return out, starts
 
 
@@ -232,10 +222,14 @@ def _kde_eval_kernel(queries, xt, starts, hd, cell, nc, inv_h, scale):
 def _cell_order(queries, qcell):
     """Query rows ordered by their grid cell of side ``qcell`` (3-D), and each row's cell key.
 
-    queries (m, 3) float64. Returns (order (m,), keys (m,)) int64; a counting sort when
-    the grid is small, else a stable argsort.
+    queries (m, 3) float64. A counting sort over the cells; where the grid would have more
+    than max(2^20, 4 m) cells (a tiny qcell), the cells are enlarged to stay within that.
+    Returns (order (m,), keys (m,)) int64.
     """
     m = queries.shape[0]
+    nq_max = int(max(2.0**20, 4.0 * m) ** (1.0 / 3.0))
+    if math.floor(1.0 / qcell) + 1 > nq_max:
+        qcell = 1.0 / (nq_max - 1)
     nq = int(math.floor(1.0 / qcell)) + 1
     keys = np.empty(m, np.int64)
     for i in range(m):
@@ -245,8 +239,6 @@ def _cell_order(queries, qcell):
             key = key * nq + c
         keys[i] = key
     n_cells = nq * nq * nq
-    if n_cells > max(1 << 20, 4 * m):
-        return np.argsort(keys, kind="mergesort"), keys
     pos = np.zeros(n_cells + 1, np.int64)
     for i in range(m):
         pos[keys[i] + 1] += 1
