@@ -217,7 +217,8 @@ def test_affinity_equals_plain_loop_on_tiny_image():
     density.pmi_weights(feats, joint, marg, dys, dxs, rho=1.25, reg=100.0, out=wh)
     ours = density.affinity_matrix(wh, (6, 7), dys, dxs).toarray()
     ref = naive.affinity(feats, xs, 0.2, 3, 1.25, 100.0)
-    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
+    # float32 kernel sums (_pmi_joint): relative error of a weight below 1e-4
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=0)
     np.testing.assert_array_equal(ours, ours.T)
 
 
