@@ -2,7 +2,8 @@
 
 The Epanechnikov product kernel has compact support (|x_d - X_id| < h in every dimension),
 so the density is evaluated exactly by visiting only the samples in the neighbouring cells
-of a grid hash over a few of the dimensions, then checking every dimension exactly.
+of a grid hash over a few of the dimensions, then checking every dimension exactly. The
+joint density at the ~40 pixel pairs per pixel is in ``_pmi_joint`` (float32 sums).
 """
 
 from __future__ import annotations
@@ -336,6 +337,8 @@ def pmi_weights(
     ordering quirk (first channels swapped where ``a_1 < b_1``); the marginals at the
     pixels' own features ``a`` and ``b``, as the original's reference affinity shows
     (mean log w 5.42 vs 5.41 of the reference; with swapped marginals 5.90).
+    The joint sums run in float32 (``_pmi_joint``): a weight is within 1e-4 (typically
+    1e-6) of the float64 value, far inside the method's seed-to-seed spread.
     """
     if joint.d != 2 * feats.shape[2] or joint.d != 6:
         raise ValueError(f"the joint density must be 6-D for 3-channel features; got {joint.d}-D.")
