@@ -32,6 +32,7 @@ _FAST = {"reassoc", "contract", "nsz", "arcp"}
 OUTER_CELL_DIV = 2  # cells of h / 2 over the two outer hashed dimensions
 INNER_CELL_DIV = 8  # cells of h / 8 over the contiguous (inner) hashed dimension
 PIXEL_CELL_DIV = 2  # pixels are visited by cells of h / 2 of their features
+PMI_BLOCK_ROWS = 8192  # pixels per block of the vectorised PMI
 Y_BIN_DIV = 8  # a cell's candidates are binned by y0 in bins of h / 8
 # sample columns per ordering group: the a-side dims (hashed), then the b-side dims
 GROUP_COLUMNS = ((0, 1, 2, 3, 4, 5), (3, 1, 2, 0, 4, 5))
@@ -279,20 +280,21 @@ def _joint_sums_kernel(
                     out[i, nos[u]] = tot1
 
 
-def pair_index(shape: tuple[int, int], dys: np.ndarray, dxs: np.ndarray):
-    """Flat index of each pixel's neighbour at each offset, and where it is inside.
+def pair_index(shape: tuple[int, int], dys: np.ndarray, dxs: np.ndarray, rows: slice):
+    """Flat index of the neighbour at each offset of the pixels ``rows``, and where it is inside.
 
     Returns
     -------
-    nbr : (h*w, n_off) int64, the neighbour's flat index (0 where outside)
-    inside : (h*w, n_off) bool
+    nbr : (n_rows, n_off) int64, the neighbour's flat index (0 where outside)
+    inside : (n_rows, n_off) bool
     """
     h, w = shape
-    yy = np.arange(h)[:, None, None] + dys[None, None, :]
-    xx = np.arange(w)[None, :, None] + dxs[None, None, :]
+    flat = np.arange(h * w)[rows]
+    y, x = np.divmod(flat, w)
+    yy = y[:, None] + dys[None, :]
+    xx = x[:, None] + dxs[None, :]
     inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-    nbr = np.where(inside, yy * w + xx, 0).reshape(h * w, -1)
-    return nbr, inside.reshape(h * w, -1)
+    return np.where(inside, yy * w + xx, 0), inside
 
 
 def joint_pmi_weights(
@@ -346,17 +348,20 @@ def joint_pmi_weights(
         sums,
     )
     marg = np.ascontiguousarray(marg_pixel, dtype=np.float64)
-    nbr, inside = pair_index(f.shape[:2], dys, dxs)
-    # exp(rho log(joint) - log(product)), vectorised, in place
-    sums *= 0.5 * j_scale
-    sums += reg
-    np.log(sums, out=sums)
-    sums *= rho
-    prod = marg[nbr]
-    prod *= marg[:, None]
-    prod += reg
-    np.log(prod, out=prod)
-    sums -= prod
-    np.exp(sums, out=sums)
-    np.multiply(out, sums, out=out, where=inside)
+    # exp(rho log(joint) - log(product)), vectorised, by blocks of rows (bounded memory)
+    for start in range(0, sums.shape[0], PMI_BLOCK_ROWS):
+        rows = slice(start, start + PMI_BLOCK_ROWS)
+        nbr, inside = pair_index(f.shape[:2], dys, dxs, rows)
+        blk = sums[rows]
+        blk *= 0.5 * j_scale
+        blk += reg
+        np.log(blk, out=blk)
+        blk *= rho
+        prod = marg[nbr]
+        prod *= marg[rows, None]
+        prod += reg
+        np.log(prod, out=prod)
+        blk -= prod
+        np.exp(blk, out=blk)
+        np.multiply(out[rows], blk, out=out[rows], where=inside)
     return out
