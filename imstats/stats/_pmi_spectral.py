@@ -238,6 +238,9 @@ def _oriented_energy_7x7_kernel(vecs, ws, wa, cs, sn, horz, vert, out):
                 asym1 = _dot12(wa1, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
                 asym2 = _dot12(wa2, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
                 asym3 = _dot12(wa3, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11)
+                # response_o = sym_o + asym_o; filter 6 - o is minus the mirror image of
+                # filter o, so |response_{6-o}| = |sym_o - asym_o|; filter 3 has no
+                # symmetric part, filter 7 no antisymmetric part
                 e0 += abs(sym0 + asym0)
                 e6 += abs(sym0 - asym0)
                 e1 += abs(sym1 + asym1)
