@@ -155,6 +155,19 @@ def test_default_bank_has_the_mirror_structure():
     )
 
 
+def test_filtering_input_dtypes_give_the_same_map():
+    # float32 input is read as is, float64 and integer input converted row by row
+    vals = np.random.default_rng(3).integers(0, 50, (11, 12, 6))
+    filters = spectral.oriented_filters()
+    ref = spectral.oriented_edge_map(vals.astype(np.float64), filters)
+    np.testing.assert_array_equal(spectral.oriented_edge_map(vals.astype(np.float32), filters), ref)
+    np.testing.assert_array_equal(spectral.oriented_edge_map(vals, filters), ref)
+    # a non-contiguous view
+    wide = np.zeros((11, 12, 12))
+    wide[:, :, ::2] = vals
+    np.testing.assert_array_equal(spectral.oriented_edge_map(wide[:, :, ::2], filters), ref)
+
+
 def test_border_factors_equal_plain_loop():
     for h, w in ((40, 60), (31, 17), (8, 8)):
         thetas = np.arange(1, 9) * math.pi / 8

@@ -174,24 +174,37 @@ def _dot12(wr, q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11):
 def _oriented_energy_7x7_kernel(vecs, ws, wa, cs, sn, horz, vert, out):
     """Oriented energy of 8 odd, mirror-paired 7 x 7 filters; all orientations or their max.
 
-    vecs (h, w, k) float32/64; ws, wa (4, 12) same dtype (see ``_mirror_weights``); cs, sn
-    (8,) |cos|, |sin| of the orientations; horz, vert (h, w) border maps; out (8, h, w)
-    gets E_o (raw units), or out (1, h, w) gets max_o (1 - cs Hz - sn V) E_o.
+    vecs (h, w, k) float32/64, h >= 3; ws, wa (4, 12) float32/64, the precision of the sums
+    (see ``_mirror_weights``); cs, sn (8,) |cos|, |sin| of the orientations; horz, vert
+    (h, w) border maps; out (8, h, w) gets E_o (raw units), or out (1, h, w) gets
+    max_o (1 - cs Hz - sn V) E_o.
     """
     h, w, k = vecs.shape
-    vf = vecs.reshape(h * w, k)
-    zero = ws[0, 0] - ws[0, 0]  # accumulators in the vectors' precision
+    src = vecs.reshape(h * w, k)
+    # input rows y - 4 .. y + 3, converted to the sums' precision: row r in slot r % 8
+    vf = np.empty((8 * w, k), dtype=ws.dtype)
+    n_converted = 0
+    zero = ws[0, 0] - ws[0, 0]  # accumulators in the sums' precision
     ws0, ws1, ws2, ws3 = ws[0], ws[1], ws[2], ws[3]
     wa0, wa1, wa2, wa3 = wa[0], wa[1], wa[2], wa[3]
     fused = out.shape[0] == 1
     for y in range(h):
-        yu1 = symmetric_index(y + 1, h) * w
-        yu2 = symmetric_index(y + 2, h) * w
-        yu3 = symmetric_index(y + 3, h) * w
-        yd1 = symmetric_index(y - 1, h) * w
-        yd2 = symmetric_index(y - 2, h) * w
-        yd3 = symmetric_index(y - 3, h) * w
-        y0 = y * w
+        # the taps of row y reach rows y - 3 .. y + 3 (mirrored at the borders: within
+        # max(0, y - 3) .. min(h - 1, y + 3)), all in the ring
+        while n_converted <= min(h - 1, y + 3):
+            r_src = n_converted * w
+            r_dst = (n_converted % 8) * w
+            for i in range(w):
+                for v in range(k):
+                    vf[r_dst + i, v] = src[r_src + i, v]
+            n_converted += 1
+        yu1 = (symmetric_index(y + 1, h) % 8) * w
+        yu2 = (symmetric_index(y + 2, h) % 8) * w
+        yu3 = (symmetric_index(y + 3, h) % 8) * w
+        yd1 = (symmetric_index(y - 1, h) % 8) * w
+        yd2 = (symmetric_index(y - 2, h) % 8) * w
+        yd3 = (symmetric_index(y - 3, h) % 8) * w
+        y0 = (y % 8) * w
         for x in range(w):
             xr1 = symmetric_index(x + 1, w)
             xr2 = symmetric_index(x + 2, w)
@@ -359,6 +372,13 @@ def _check_vectors(vecs: np.ndarray, filters: np.ndarray, dtype: object) -> np.d
     return dt
 
 
+def _float_c(vecs: np.ndarray) -> np.ndarray:
+    """``vecs`` C-contiguous, float32 or float64 kept (the kernel converts row by row)."""
+    if vecs.dtype in (np.float32, np.float64):
+        return np.ascontiguousarray(vecs)
+    return np.ascontiguousarray(vecs, dtype=np.float64)
+
+
 def oriented_energy(
     vecs: np.ndarray, filters: np.ndarray, *, dtype: object = FILTER_DTYPE
 ) -> np.ndarray:
@@ -382,7 +402,7 @@ def oriented_energy(
         out = np.empty((8, h, w))
         nothing = np.zeros((0, 0))
         _oriented_energy_7x7_kernel(
-            np.ascontiguousarray(vecs, dtype=dt),
+            _float_c(vecs),
             mirror[0].astype(dt),
             mirror[1].astype(dt),
             np.zeros(8),
@@ -423,7 +443,7 @@ def oriented_edge_map(
     horz, vert = _border_maps(h, w)
     out = np.empty((1, h, w))
     _oriented_energy_7x7_kernel(
-        np.ascontiguousarray(vecs, dtype=dt),
+        _float_c(vecs),
         mirror[0].astype(dt),
         mirror[1].astype(dt),
         np.abs(np.cos(thetas)),
@@ -649,8 +669,6 @@ def edges_from_affinity(
     t0 = time.perf_counter()
     if vecs.shape[2] == 0:
         return np.zeros(shape)
-    # convert here, so the float64 vectors are freed before the filtering runs
-    vecs = np.ascontiguousarray(vecs, dtype=FILTER_DTYPE)
     e = oriented_edge_map(vecs, filters)
     if timings is not None:
         timings["filtering"] = timings.get("filtering", 0.0) + time.perf_counter() - t0
