@@ -138,7 +138,7 @@ def _oriented_energy_kernel(vecs, taps_dy, taps_dx, weights, center):
     return out
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=NUMBA_CACHE)
 def _mirror_pair(pp, pm, mp, mm, v):
     """(s, a) of the taps (dy, dx), (dy, -dx): pp = v[y+dy, x+dx], pm = v[y+dy, x-dx], ...
 
@@ -151,7 +151,7 @@ def _mirror_pair(pp, pm, mp, mm, v):
     return (p + q) - (r + t), (p + r) - (q + t)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=NUMBA_CACHE)
 def _dot12(wr, q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11):
     """Dot product of the 12 weights ``wr`` with the 12 values ``q0 .. q11``."""
     return (
