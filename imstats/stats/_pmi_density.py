@@ -398,9 +398,12 @@ class GridKDE:
     3-D queries are evaluated in groups: the queries in one cube of side ``h`` share
     one candidate list (the samples within ``h`` of their bounding box, coordinates
     centred on it), so image pixels, which cluster in feature space, cost one grid scan
-    per occupied cube. By default their kernel products are summed in float32 (relative
-    error of a density below 1e-5, absolute below 1e-6 of the largest); ``exact=True``
-    sums in float64 (rounding only).
+    per occupied cube. By default their kernel products are summed in float32: the error
+    of a density is below 1e-6 of the largest density (measured: 2e-7 to 6e-7 on coffee
+    at 192x192 to 1024x768), relative to the density itself typically 1e-6, up to a few
+    1e-5 where it is made only of samples at the edge of the kernel's support (where the
+    float32 rounding of ``1 - u^2`` is large relative to it); ``exact=True`` sums in float64
+    (rounding only). In the PMI, ``p1(a) p1(b) + 100``, this is far below the seed spread.
     """
 
     def __init__(
