@@ -51,12 +51,11 @@ def test_filter_bad_derivative_order():
 
 
 @needs_refs
-@pytest.mark.parametrize("solver", ["dense", "sparse"])
+@pytest.mark.parametrize("solver", ["dense", "sparse", "filtered"])
 def test_steps_7_to_10_reproduce_reference_edge_map(solver):
     z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
     assert set(z.files) == {"i", "j", "w"}
-    n = 96 * 96
-    w = sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+    w = _reference_w()
     e_ref = np.load(REFS / "astronaut_speedy_exactPMI_seed1_E.npy")
     e = spectral.edges_from_affinity(w, (96, 96), solver=solver)
     assert e.shape == e_ref.shape
@@ -64,6 +63,58 @@ def test_steps_7_to_10_reproduce_reference_edge_map(solver):
     assert abs(e.sum() / e_ref.sum() - 1.0) < 1e-3
     # METHOD.md: the steps as written reproduce the reference to about 5e-9
     assert np.abs(e - e_ref).max() < 1e-6
+
+
+def _reference_w() -> sp.csr_matrix:
+    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
+    n = 96 * 96
+    return sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+
+
+def _same_vectors(vecs: np.ndarray, ref: np.ndarray) -> float:
+    """Largest difference of two eigenvector sets, each column up to sign, relative."""
+    signs = np.sign(np.sum(vecs * ref, axis=0))
+    return float(np.abs(vecs * signs - ref).max() / np.abs(ref).max())
+
+
+@needs_refs
+@pytest.mark.parametrize("psd", [True, False])
+def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals_d, vecs_d = spectral.generalized_ncuts(a, 30, solver="dense")
+    found = []
+    original = spectral._chebyshev_top_eigs
+
+    def spy(*args):
+        res = original(*args)
+        found.append(res is not None)
+        return res
+
+    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    # a first cut-off far above lambda_30 leaves fewer than 30 eigenvalues above it
+    monkeypatch.setattr(spectral, "FILTER_KAPPA", 5.0)
+    vals_f, vecs_f = spectral.generalized_ncuts(a, 30, solver="filtered", psd=psd)
+    assert found[0] is False and found[-1] is True
+    np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-12)
+    assert _same_vectors(vecs_f, vecs_d) < 1e-8
+    # D-orthonormal as generalised eigensolvers return them
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    np.testing.assert_allclose(vecs_f.T @ (deg[:, None] * vecs_f), np.eye(30), atol=1e-10)
+
+
+@needs_refs
+def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", None)  # must not be called
+    vals_f, vecs_f = spectral.generalized_ncuts(a, 100, solver="filtered", psd=True)
+    vals_s, vecs_s = spectral.generalized_ncuts(a, 100, solver="sparse")
+    np.testing.assert_array_equal(vals_f, vals_s)
+    np.testing.assert_array_equal(vecs_f, vecs_s)
+
+
+def test_generalized_ncuts_bad_solver():
+    with pytest.raises(ValueError, match="solver must be 'auto', 'dense', 'sparse' or 'filtered'"):
+        spectral.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")
 
 
 def test_border_factors_interior_is_one():
@@ -355,7 +406,7 @@ def test_small_image_is_rejected():
         ({"n_orient": 0}, "n_orient must be an integer >= 1"),
         ({"sigma": 0.0}, r"sigma must be in \(0, 5\]"),
         ({"var_radius": 0}, "var_radius must be an integer >= 1"),
-        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense' or 'sparse'"),
+        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense', 'sparse' or 'filtered'"),
     ],
 )
 def test_bad_parameters(kwargs, match):
