@@ -112,6 +112,37 @@ def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
     np.testing.assert_array_equal(vecs_f, vecs_s)
 
 
+@needs_refs
+def test_spectral_vectors_equal_whitening_as_written():
+    # METHOD.md step 7 literally: back-project with the B products, ZCA-whiten (centre,
+    # covariance, map, RMS), then min-max scale each vector and divide by sqrt(lambda)
+    a, bs, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals, ev = spectral.generalized_ncuts(a, 100, solver="dense")
+    ev, vals = ev[:, 1:], vals[1:]
+    for b in reversed(bs):
+        ev = b @ ev
+    np.testing.assert_array_equal(spectral.back_project(ev, []), ev)
+    xw = spectral.zca_whiten(np.asarray(ev))
+    ref = (xw - xw.min(axis=0)) / (xw.max(axis=0) - xw.min(axis=0)) / np.sqrt(vals)
+    vecs, kept = spectral.spectral_vectors(None, (96, 96), decimated=(a, bs), solver="dense")
+    np.testing.assert_array_equal(kept, vals)
+    assert np.abs(vecs.reshape(-1, 99) - ref).max() < 1e-11 * np.abs(ref).max()
+
+
+def test_back_project_and_minmax_kernels_equal_scipy_numpy():
+    rng = np.random.default_rng(3)
+    b1 = sp.random(60, 25, density=0.2, random_state=1, format="csr")
+    b2 = sp.random(25, 7, density=0.3, random_state=2, format="csr")
+    ev = rng.standard_normal((7, 5))
+    np.testing.assert_allclose(spectral.back_project(ev, [b1, b2]), b1 @ (b2 @ ev), atol=1e-14)
+    y = rng.standard_normal((40, 4))
+    y[:, 2] = 0.25  # a constant column scales to 0
+    vals = np.array([0.5, 2.0, 1.0, 0.1])
+    ref = (y - y.min(axis=0)) / np.where(np.ptp(y, axis=0) > 0, np.ptp(y, axis=0), np.inf)
+    ref /= np.sqrt(vals)
+    np.testing.assert_allclose(spectral._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
+
+
 def test_generalized_ncuts_bad_solver():
     with pytest.raises(ValueError, match="solver must be 'auto', 'dense', 'sparse' or 'filtered'"):
         spectral.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")

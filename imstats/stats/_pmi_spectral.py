@@ -348,24 +348,85 @@ def generalized_ncuts(
     return vals[order], us[:, order] * dm[:, None]
 
 
+@numba.njit(cache=NUMBA_CACHE)
+def _csr_times_dense_kernel(indptr, indices, data, x, out):
+    """out = M x for a CSR matrix M (n x m: indptr, indices, data) and dense x (m, k).
+
+    x (m, k) float64 C-contiguous; out (n, k) float64, overwritten and returned.
+    """
+    k = x.shape[1]
+    for i in range(indptr.size - 1):
+        row = out[i]
+        for c in range(k):
+            row[c] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            xr = x[indices[p]]
+            for c in range(k):
+                row[c] += v * xr[c]
+    return out
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _minmax_scale_kernel(y, vals):
+    """Each column of y (n, k) float64 min-max scaled to [0, 1], divided by sqrt(vals).
+
+    In place; a constant column becomes 0. vals (k,) float64 > 0 (eigenvalues).
+    """
+    n, k = y.shape
+    lo = y[0].copy()
+    hi = y[0].copy()
+    for i in range(1, n):
+        for c in range(k):
+            v = y[i, c]
+            if v < lo[c]:
+                lo[c] = v
+            if v > hi[c]:
+                hi[c] = v
+    scale = np.empty(k)
+    for c in range(k):
+        span = hi[c] - lo[c]
+        scale[c] = (1.0 / span if span > 0 else 0.0) / math.sqrt(vals[c])
+    for i in range(n):
+        for c in range(k):
+            y[i, c] = (y[i, c] - lo[c]) * scale[c]
+    return y
+
+
+def back_project(ev: np.ndarray, bs: list[sp.csr_matrix]) -> np.ndarray:
+    """``B_1 B_2 ... ev``: decimated vectors (n_coarse, k) to the full grid (n, k), C order."""
+    ev = np.ascontiguousarray(ev, dtype=np.float64)
+    for b in reversed(bs):
+        b = sp.csr_matrix(b)
+        out = np.empty((b.shape[0], ev.shape[1]))
+        ev = _csr_times_dense_kernel(b.indptr, b.indices, b.data.astype(np.float64), ev, out)
+    return ev
+
+
+def _whitening_map(cov: np.ndarray) -> np.ndarray:
+    """``V diag(1/sqrt(e)) V^T`` of a covariance, directions with ``e <= 1e-14 max e`` left out."""
+    e, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
+    inv = np.zeros_like(e)
+    inv[good] = 1.0 / np.sqrt(e[good])
+    return (v * inv[None, :]) @ v.T
+
+
 def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """ZCA-whiten the columns of ``x`` (n x k), then divide by the overall RMS.
 
     Centre, ``C = Xc^T Xc / n``, map ``V diag(1/sqrt(e)) V^T``; directions with a
     non-positive variance are left out of the map (they carry no signal). With
-    ``overwrite=True`` ``x`` is centred in place.
+    ``overwrite=True`` ``x`` is centred in place. This is METHOD.md's whitening as written;
+    ``spectral_vectors`` computes the same vectors after its min-max scaling without the
+    centring and RMS passes (tests check the two agree).
     """
     if overwrite:  # centre in place: one extra n x k array instead of two
         xc = x
         xc -= x.mean(axis=0)
     else:
         xc = x - x.mean(axis=0)
-    c = (xc.T @ xc) / xc.shape[0]
-    e, v = np.linalg.eigh(0.5 * (c + c.T))
-    good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
-    inv = np.zeros_like(e)
-    inv[good] = 1.0 / np.sqrt(e[good])
-    xw = xc @ ((v * inv[None, :]) @ v.T)
+    xw = xc @ _whitening_map((xc.T @ xc) / xc.shape[0])
     del xc
     flat = xw.reshape(-1)  # mean square as one dot product: no n x k temporary
     rms = math.sqrt(float(np.dot(flat, flat)) / flat.size) if xw.size else 0.0
@@ -406,18 +467,25 @@ def spectral_vectors(
     # drop the constant vector first: back-projection is linear, whitening then sees no
     # zero-variance column
     ev, vals = ev[:, 1:], vals[1:]
-    for b in reversed(bs):
-        ev = b @ ev
-    ev = np.asarray(ev)
-    ev = zca_whiten(ev, overwrite=True)
     pos = vals > 0
+    # The min-max scaling that follows the whitening removes any per-column offset and any
+    # common positive factor, so the centring and the RMS division need not touch the
+    # n x k array: the mean comes from the column sums of B1 B2 (s^T ev / n), the
+    # covariance from X^T X / n - mu mu^T, and Y = X M differs from the centred,
+    # RMS-scaled ZCA output only by those two, which the scaling removes.
+    n = h * w
+    col_sums = np.ones(n)
+    for b in bs:
+        col_sums = b.T @ col_sums
+    mu = (col_sums @ ev) / n
+    x = back_project(ev, bs)
+    cov = (x.T @ x) / n - np.outer(mu, mu)
+    wmap = _whitening_map(cov)
     if not np.all(pos):
-        ev, vals = np.ascontiguousarray(ev[:, pos]), vals[pos]
-    lo = ev.min(axis=0)
-    span = ev.max(axis=0) - lo
-    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0) / np.sqrt(vals)
-    ev -= lo[None, :]
-    ev *= scale[None, :]
+        wmap, vals = wmap[:, pos], vals[pos]
+    ev = x @ wmap
+    del x
+    _minmax_scale_kernel(ev, vals)
     vecs = ev.reshape(h, w, -1)
     if timings is not None:
         timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
