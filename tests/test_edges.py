@@ -143,6 +143,82 @@ def test_back_project_and_minmax_kernels_equal_scipy_numpy():
     np.testing.assert_allclose(spectral._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
 
 
+def _decimate_by_definition(a, shape, n_decimations):
+    """METHOD.md step 7's decimation with scipy's sparse products, as written."""
+    h, w = shape
+    bs = []
+    a = sp.csr_matrix(a)
+    for _ in range(n_decimations):
+        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
+        a_sub = a[keep]
+        d = np.asarray(a_sub.sum(axis=0)).ravel() + spectral.EPS
+        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
+        a = sp.csr_matrix(a_sub @ b)
+        bs.append(b)
+        h, w = h // 2, w // 2
+    return a, bs
+
+
+def _assert_same_decimation(got, ref):
+    (a, bs, _), (a_ref, bs_ref) = got, ref
+    assert a.shape == a_ref.shape and len(bs) == len(bs_ref)
+    scale = abs(a_ref).max()
+    assert abs(a - a_ref).max() <= 1e-14 * scale
+    assert abs(a - a.T).max() <= 1e-15 * scale
+    for b, b_ref in zip(bs, bs_ref, strict=True):
+        assert b.shape == b_ref.shape
+        assert abs(b - b_ref).max() <= 1e-15 * abs(b_ref).max()
+        assert b.has_sorted_indices
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(4, 23), st.integers(4, 23), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_decimation_equals_definition_on_local_grids(h, w, radius, seed):
+    # symmetric positive affinity between pixels at distance 0 < d <= radius
+    dys, dxs = density.half_disk_offsets(radius)
+    wh = np.random.default_rng(seed).random((h * w, dys.size)) + 0.01
+    a = density.affinity_matrix(wh, (h, w), dys, dxs)
+    n_dec = 2 if min(h, w) >= 8 else 1
+    got = spectral.dncuts_decimate(a, (h, w), n_dec)
+    _assert_same_decimation(got, _decimate_by_definition(a, (h, w), n_dec))
+    assert abs(got[0] - got[0].T).max() == 0.0  # the kernel's product is symmetric exactly
+    assert got[2] == ((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2)
+
+
+def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
+    # entries between far-apart pixels: the window kernel declines, scipy's products run
+    rng = np.random.default_rng(5)
+    m = sp.random(12 * 14, 12 * 14, density=0.2, random_state=rng, format="csr")
+    a = sp.csr_matrix(m + m.T)
+    calls = []
+    kernel = spectral._decimate_kernel
+
+    def spy(*args):
+        res = kernel(*args)
+        calls.append(res[0].size > 0)
+        return res
+
+    monkeypatch.setattr(spectral, "_decimate_kernel", spy)
+    monkeypatch.setattr(spectral, "MAX_WINDOW", 100)  # offsets up to 11 x 13: declined
+    got = spectral.dncuts_decimate(a, (12, 14), 2)
+    assert calls[0] is False
+    _assert_same_decimation(got, _decimate_by_definition(a, (12, 14), 2))
+    monkeypatch.setattr(spectral, "MAX_WINDOW", 10**6)  # the kernel on the same matrix
+    calls.clear()
+    _assert_same_decimation(
+        spectral.dncuts_decimate(a, (12, 14), 2), _decimate_by_definition(a, (12, 14), 2)
+    )
+    assert calls == [True, True]
+
+
+@needs_refs
+def test_decimation_equals_definition_on_reference_affinity():
+    w = _reference_w()
+    _assert_same_decimation(
+        spectral.dncuts_decimate(w, (96, 96), 2), _decimate_by_definition(w, (96, 96), 2)
+    )
+
+
 def test_generalized_ncuts_bad_solver():
     with pytest.raises(ValueError, match="solver must be 'auto', 'dense', 'sparse' or 'filtered'"):
         spectral.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")
