@@ -570,35 +570,22 @@ def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     return xw
 
 
-def spectral_vectors(
-    w_aff: sp.spmatrix | None,
-    shape: tuple[int, int],
-    *,
-    n_eigs: int = 100,
-    n_decimations: int = 2,
-    solver: str = "auto",
-    timings: dict[str, float] | None = None,
-    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
+def scaled_vectors(
+    vals: np.ndarray, ev: np.ndarray, bs: list[sp.csr_matrix], shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """DNCuts eigenvectors of ``w_aff`` as images, scaled as the oriented energy needs.
+    """Decimated eigenvectors to the images the oriented energy needs (METHOD.md step 7).
 
-    ``decimated`` may hold ``dncuts_decimate``'s (a_small, bs) instead of ``w_aff`` (so a
-    caller can free the full affinity before the large dense arrays are made).
+    ``vals, ev``: ``generalized_ncuts``' output (ascending, the constant vector first);
+    ``bs``: ``dncuts_decimate``'s back-projection matrices. Drops the constant vector,
+    back-projects, ZCA-whitens, min-max scales each vector to [0, 1] and divides it by
+    sqrt(lambda); vectors with lambda <= 0 are left out.
 
     Returns
     -------
-    vecs : (h, w, m) float64, each kept vector min-max scaled to [0, 1] and divided by
-        sqrt(lambda); the constant (first) vector and vectors with lambda <= 0 are left out
+    vecs : (h, w, m) float64
     vals : (m,) their eigenvalues
     """
     h, w = shape
-    t0 = time.perf_counter()
-    if decimated is None:
-        a_small, bs, _ = dncuts_decimate(sp.csr_matrix(w_aff), shape, n_decimations)
-    else:
-        a_small, bs = decimated
-    vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver, psd=n_decimations > 0)
-    t1 = time.perf_counter()
     # drop the constant vector first: back-projection is linear, whitening then sees no
     # zero-variance column
     ev, vals = ev[:, 1:], vals[1:]
@@ -621,7 +608,38 @@ def spectral_vectors(
     ev = x @ wmap
     del x
     _minmax_scale_kernel(ev, vals)
-    vecs = ev.reshape(h, w, -1)
+    return ev.reshape(h, w, -1), vals
+
+
+def spectral_vectors(
+    w_aff: sp.spmatrix | None,
+    shape: tuple[int, int],
+    *,
+    n_eigs: int = 100,
+    n_decimations: int = 2,
+    solver: str = "auto",
+    timings: dict[str, float] | None = None,
+    decimated: tuple[sp.csr_matrix, list[sp.csr_matrix]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DNCuts eigenvectors of ``w_aff`` as images, scaled as the oriented energy needs.
+
+    ``decimated`` may hold ``dncuts_decimate``'s (a_small, bs) instead of ``w_aff`` (so a
+    caller can free the full affinity before the large dense arrays are made).
+
+    Returns
+    -------
+    vecs : (h, w, m) float64, each kept vector min-max scaled to [0, 1] and divided by
+        sqrt(lambda); the constant (first) vector and vectors with lambda <= 0 are left out
+    vals : (m,) their eigenvalues
+    """
+    t0 = time.perf_counter()
+    if decimated is None:
+        a_small, bs, _ = dncuts_decimate(sp.csr_matrix(w_aff), shape, n_decimations)
+    else:
+        a_small, bs = decimated
+    vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver, psd=n_decimations > 0)
+    t1 = time.perf_counter()
+    vecs, vals = scaled_vectors(vals, ev, bs, shape)
     if timings is not None:
         timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
         timings["backproject_whiten"] = (
