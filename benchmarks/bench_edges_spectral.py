@@ -96,7 +96,7 @@ def reference_decimate(a, shape, n_decimations=2):
 
 
 def reference_eigen(a):
-    solver = "dense" if a.shape[0] <= spectral.DENSE_EIG_MAX_NODES else "sparse"
+    solver = "dense" if a.shape[0] <= 1200 else "sparse"  # the previous "auto"
     return spectral.generalized_ncuts(a, 100, solver=solver)
 
 

@@ -109,9 +109,11 @@ def edge_map(
         Radius of the disk of the local-variance feature.
     eig_solver : {"auto", "dense", "sparse", "filtered"}
         Eigensolver of the decimated problem: LAPACK, ARPACK Lanczos, or ARPACK Lanczos on
-        a Chebyshev filter of the matrix (fastest above about 1700 decimated nodes, i.e.
-        images above about 330 x 330); "auto" takes "dense" up to 1200 nodes, else
-        "filtered". All solve the same problem to rounding.
+        a Chebyshev filter of the matrix that damps the unwanted eigenvalues (plain
+        Lanczos below about 1700 decimated nodes, images below about 330 x 330, where the
+        filter has little to damp). "auto" takes "dense" up to 800 decimated nodes
+        (images up to about 226 x 226), else "filtered". All solve the same problem to
+        rounding.
 
     Returns
     -------
