@@ -25,8 +25,9 @@ EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation d
 # either way; 1024 nodes dense 186 ms, ARPACK 137 ms)
 DENSE_EIG_MAX_NODES = 800
 # Chebyshev-filtered Lanczos ("filtered" solver): the first cut-off is 1 - FILTER_KAPPA / n.
-# n * lambda_100 of decimated PMI affinities is 330 to 620 on the images measured (sample
-# images 96 x 96 to 1024 x 768), so 1000 keeps the 100 wanted eigenvalues above the cut.
+# n * lambda_100 of decimated PMI affinities is 330 to 810 on the images measured (sample
+# images 192 x 192 to 1024 x 768; grass and gravel highest), so 1000 keeps the 100 wanted
+# eigenvalues above the cut; a larger value only costs a rerun with a lower cut.
 FILTER_KAPPA = 1000.0
 MAX_WINDOW = 4096  # decimation kernel: most row x column offsets per node (radius ~ 31)
 CHEB_DEGREE = 5  # odd: eigenvalues below the damped interval map below -1, never selected
@@ -245,13 +246,14 @@ def _decimate_kernel(indptr, indices, data, h, w, eps, max_window):
     nwin = (2 * ry + 1) * wx
     center = ry * wx + rx
     if nwin > max_window:
-        e_i = np.empty(0, np.int64)
+        e_p = np.empty(0, np.int64)
+        e_i = np.empty(0, np.int32)
         e_v = np.empty(0)
-        return e_i, e_i, e_v, e_i, e_i, e_v
+        return e_p, e_i, e_v, e_p, e_i, e_v
     b_ptr = np.cumsum(cnt)
     nb = b_ptr[n]
-    b_idx = np.empty(nb, np.int64)
-    b_key = np.empty(nb, np.int64)
+    b_idx = np.empty(nb, np.int32)
+    b_key = np.empty(nb, np.int32)
     b_raw = np.empty(nb)
     b_val = np.empty(nb)
     nxt = b_ptr[:n].copy()
@@ -281,10 +283,10 @@ def _decimate_kernel(indptr, indices, data, h, w, eps, max_window):
                 acc[base + b_key[v]] += au * b_val[v]
     acc2 = acc.reshape(nk, nwin)
     c_ptr = np.zeros(nk + 1, np.int64)
-    dummy_i = np.empty(0, np.int64)
+    dummy_i = np.empty(0, np.int32)
     dummy_v = np.empty(0)
     nnz = _window_to_csr(acc2, hc, wc, ry, rx, False, c_ptr, dummy_i, dummy_v)
-    c_idx = np.empty(nnz, np.int64)
+    c_idx = np.empty(nnz, np.int32)
     c_val = np.empty(nnz)
     _window_to_csr(acc2, hc, wc, ry, rx, True, c_ptr, c_idx, c_val)
     return b_ptr, b_idx, b_val, c_ptr, c_idx, c_val
