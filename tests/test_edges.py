@@ -129,6 +129,27 @@ def test_spectral_vectors_equal_whitening_as_written():
     assert np.abs(vecs.reshape(-1, 99) - ref).max() < 1e-11 * np.abs(ref).max()
 
 
+@pytest.mark.parametrize("n_decimations", [0, 1])
+def test_scaled_vectors_equal_whitening_as_written_small(monkeypatch, n_decimations):
+    # no back-projection at all, and one level with X^T X summed over blocks of 7 rows
+    monkeypatch.setattr(spectral, "GRAM_BLOCK_ROWS", 7)
+    dys, dxs = density.half_disk_offsets(2)
+    wh = np.random.default_rng(4).random((12 * 10, dys.size)) + 0.01
+    a, bs, shape = spectral.dncuts_decimate(
+        density.affinity_matrix(wh, (12, 10), dys, dxs), (12, 10), n_decimations
+    )
+    vals, ev = spectral.generalized_ncuts(a, 12, solver="dense")
+    vecs, kept = spectral.scaled_vectors(vals, ev, bs, (12, 10))
+    x = ev[:, 1:]
+    for b in reversed(bs):
+        x = b @ x
+    xw = spectral.zca_whiten(np.asarray(x))
+    ref = (xw - xw.min(axis=0)) / (xw.max(axis=0) - xw.min(axis=0)) / np.sqrt(vals[1:])
+    np.testing.assert_array_equal(kept, vals[1:])
+    assert vecs.shape == (12, 10, 11)
+    assert np.abs(vecs.reshape(-1, 11) - ref).max() < 1e-10 * np.abs(ref).max()
+
+
 def test_back_project_and_minmax_kernels_equal_scipy_numpy():
     rng = np.random.default_rng(3)
     b1 = sp.random(60, 25, density=0.2, random_state=1, format="csr")

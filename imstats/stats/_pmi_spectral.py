@@ -29,6 +29,7 @@ DENSE_EIG_MAX_NODES = 800
 # images 192 x 192 to 1024 x 768; grass and gravel highest), so 1000 keeps the 100 wanted
 # eigenvalues above the cut; a larger value only costs a rerun with a lower cut.
 FILTER_KAPPA = 1000.0
+GRAM_BLOCK_ROWS = 8192  # rows of the back-projected vectors per block of X^T X
 MAX_WINDOW = 4096  # decimation kernel: most row x column offsets per node (radius ~ 31)
 CHEB_DEGREE = 5  # odd: eigenvalues below the damped interval map below -1, never selected
 CHEB_EXTRA_NCV = 45  # Lanczos basis k + 45: shorter restarts pay off with the filter
@@ -598,19 +599,32 @@ def scaled_vectors(
     # common positive factor, so the centring and the RMS division need not touch the
     # n x k array: the mean comes from the column sums of B1 B2 (s^T ev / n), the
     # covariance from X^T X / n - mu mu^T, and Y = X M differs from the centred,
-    # RMS-scaled ZCA output only by those two, which the scaling removes.
+    # RMS-scaled ZCA output only by those two, which the scaling removes. X^T X is summed
+    # over blocks of rows of X = B1 (B2 ... ev), and Y = B1 ((B2 ... ev) M) is
+    # back-projected once more instead of multiplying the n x k X by M: one n x k array.
     n = h * w
     col_sums = np.ones(n)
     for b in bs:
         col_sums = b.T @ col_sums
     mu = (col_sums @ ev) / n
-    x = back_project(ev, bs)
-    cov = (x.T @ x) / n - np.outer(mu, mu)
-    wmap = _whitening_map(cov)
+    if bs:
+        first = sp.csr_matrix(bs[0])
+        z = back_project(ev, bs[1:])  # the vectors one level above the full grid
+        gram = np.zeros((z.shape[1], z.shape[1]))
+        block = np.empty((min(GRAM_BLOCK_ROWS, n), z.shape[1]))
+        for r0 in range(0, n, GRAM_BLOCK_ROWS):
+            r1 = min(r0 + GRAM_BLOCK_ROWS, n)
+            xb = _csr_times_dense_kernel(
+                first.indptr[r0 : r1 + 1], first.indices, first.data, z, block[: r1 - r0]
+            )
+            gram += xb.T @ xb
+    else:
+        z = np.ascontiguousarray(ev, dtype=np.float64)
+        gram = z.T @ z
+    wmap = _whitening_map(gram / n - np.outer(mu, mu))
     if not np.all(pos):
         wmap, vals = wmap[:, pos], vals[pos]
-    ev = x @ wmap
-    del x
+    ev = back_project(z @ wmap, bs[:1])
     _minmax_scale_kernel(ev, vals)
     return ev.reshape(h, w, -1), vals
 
