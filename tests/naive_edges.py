@@ -106,3 +106,56 @@ def affinity(feats: np.ndarray, samples: np.ndarray, h: float, radius: int, rho:
             prod = marg[i] * marg[j] + reg
             w[i, j] = math.exp(math.log(joint**rho / prod))
     return w
+
+
+def oriented_energy(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """E_o = sum over vectors of |response|: numpy 'symmetric' padding, then
+    scipy.ndimage.correlate of the padded image, one vector and orientation at a time."""
+    from scipy import ndimage
+
+    h, w, k = vecs.shape
+    half = filters.shape[0] // 2
+    out = np.zeros((filters.shape[2], h, w))
+    for o in range(filters.shape[2]):
+        for v in range(k):
+            padded = np.pad(vecs[:, :, v], half, mode="symmetric")
+            resp = ndimage.correlate(padded, filters[:, :, o], mode="constant")
+            out[o] += np.abs(resp[half : half + h, half : half + w])
+    return out
+
+
+def border_factors(h: int, w: int, n_orient: int) -> np.ndarray:
+    """METHOD.md step 9 one pixel at a time, 1-based x, y as written there."""
+    r = math.ceil(0.03 * h)
+    a = w / h
+
+    def m1(x: int, y: int) -> bool:
+        return x > a * y
+
+    def m2(x: int, y: int) -> bool:  # m1 mirrored left-right
+        return m1(w + 1 - x, y)
+
+    def v(x: int, y: int) -> float:
+        return min(((x - 1) / r) ** 2, 1.0) if (not m1(x, y)) and m2(x, y) else 1.0
+
+    def g(x: int, y: int) -> float:
+        return min(((y - 1) / r) ** 2, 1.0) if m1(x, y) and m2(x, y) else 1.0
+
+    out = np.zeros((n_orient, h, w))
+    for o in range(n_orient):
+        theta = (o + 1) * math.pi / n_orient
+        for y in range(1, h + 1):
+            for x in range(1, w + 1):
+                vert = 1.0 - v(x, y) * v(w + 1 - x, y)
+                horz = 1.0 - g(x, y) * g(x, h + 1 - y)
+                out[o, y - 1, x - 1] = (
+                    1.0 - abs(math.cos(theta)) * horz - abs(math.sin(theta)) * vert
+                )
+    return out
+
+
+def oriented_edge_map(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """Steps 8 to 10: energies times border factors, max over orientations."""
+    h, w, _ = vecs.shape
+    energy = oriented_energy(vecs, filters) * border_factors(h, w, filters.shape[2])
+    return energy.max(axis=0)
