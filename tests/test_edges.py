@@ -51,12 +51,11 @@ def test_filter_bad_derivative_order():
 
 
 @needs_refs
-@pytest.mark.parametrize("solver", ["dense", "sparse"])
+@pytest.mark.parametrize("solver", ["dense", "sparse", "filtered"])
 def test_steps_7_to_10_reproduce_reference_edge_map(solver):
     z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
     assert set(z.files) == {"i", "j", "w"}
-    n = 96 * 96
-    w = sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+    w = _reference_w()
     e_ref = np.load(REFS / "astronaut_speedy_exactPMI_seed1_E.npy")
     e = spectral.edges_from_affinity(w, (96, 96), solver=solver)
     assert e.shape == e_ref.shape
@@ -187,6 +186,186 @@ def test_filtering_bad_input():
         spectral.oriented_edge_map(np.zeros((8, 8)), filters)
     with pytest.raises(ValueError, match="smaller than the filter half-size 3"):
         spectral.oriented_edge_map(np.zeros((2, 8, 1)), filters)
+
+
+def _reference_w() -> sp.csr_matrix:
+    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
+    n = 96 * 96
+    return sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+
+
+def _same_vectors(vecs: np.ndarray, ref: np.ndarray) -> float:
+    """Largest difference of two eigenvector sets, each column up to sign, relative."""
+    signs = np.sign(np.sum(vecs * ref, axis=0))
+    return float(np.abs(vecs * signs - ref).max() / np.abs(ref).max())
+
+
+@needs_refs
+@pytest.mark.parametrize("psd", [True, False])
+def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals_d, vecs_d = spectral.generalized_ncuts(a, 30, solver="dense")
+    found = []
+    original = spectral._chebyshev_top_eigs
+
+    def spy(*args):
+        res = original(*args)
+        found.append(res is not None)
+        return res
+
+    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    # a first cut-off far above lambda_30 leaves fewer than 30 eigenvalues above it
+    monkeypatch.setattr(spectral, "FILTER_KAPPA", 5.0)
+    vals_f, vecs_f = spectral.generalized_ncuts(a, 30, solver="filtered", psd=psd)
+    assert found[0] is False and found[-1] is True
+    np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-12)
+    assert _same_vectors(vecs_f, vecs_d) < 1e-8
+    # D-orthonormal as generalised eigensolvers return them
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    np.testing.assert_allclose(vecs_f.T @ (deg[:, None] * vecs_f), np.eye(30), atol=1e-10)
+
+
+@needs_refs
+def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", None)  # must not be called
+    vals_f, vecs_f = spectral.generalized_ncuts(a, 100, solver="filtered", psd=True)
+    vals_s, vecs_s = spectral.generalized_ncuts(a, 100, solver="sparse")
+    np.testing.assert_array_equal(vals_f, vals_s)
+    np.testing.assert_array_equal(vecs_f, vecs_s)
+
+
+@needs_refs
+def test_spectral_vectors_equal_whitening_as_written():
+    # METHOD.md step 7 literally: back-project with the B products, ZCA-whiten (centre,
+    # covariance, map, RMS), then min-max scale each vector and divide by sqrt(lambda)
+    a, bs, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals, ev = spectral.generalized_ncuts(a, 100, solver="dense")
+    ev, vals = ev[:, 1:], vals[1:]
+    for b in reversed(bs):
+        ev = b @ ev
+    np.testing.assert_array_equal(spectral.back_project(ev, []), ev)
+    xw = spectral.zca_whiten(np.asarray(ev))
+    ref = (xw - xw.min(axis=0)) / (xw.max(axis=0) - xw.min(axis=0)) / np.sqrt(vals)
+    vecs, kept = spectral.spectral_vectors(None, (96, 96), decimated=(a, bs), solver="dense")
+    np.testing.assert_array_equal(kept, vals)
+    assert np.abs(vecs.reshape(-1, 99) - ref).max() < 1e-11 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("n_decimations", [0, 1])
+def test_scaled_vectors_equal_whitening_as_written_small(monkeypatch, n_decimations):
+    # no back-projection at all, and one level with X^T X summed over blocks of 7 rows
+    monkeypatch.setattr(spectral, "GRAM_BLOCK_ROWS", 7)
+    dys, dxs = density.half_disk_offsets(2)
+    wh = np.random.default_rng(4).random((12 * 10, dys.size)) + 0.01
+    a, bs, shape = spectral.dncuts_decimate(
+        density.affinity_matrix(wh, (12, 10), dys, dxs), (12, 10), n_decimations
+    )
+    vals, ev = spectral.generalized_ncuts(a, 12, solver="dense")
+    vecs, kept = spectral.scaled_vectors(vals, ev, bs, (12, 10))
+    x = ev[:, 1:]
+    for b in reversed(bs):
+        x = b @ x
+    xw = spectral.zca_whiten(np.asarray(x))
+    ref = (xw - xw.min(axis=0)) / (xw.max(axis=0) - xw.min(axis=0)) / np.sqrt(vals[1:])
+    np.testing.assert_array_equal(kept, vals[1:])
+    assert vecs.shape == (12, 10, 11)
+    assert np.abs(vecs.reshape(-1, 11) - ref).max() < 1e-10 * np.abs(ref).max()
+
+
+def test_back_project_and_minmax_kernels_equal_scipy_numpy():
+    rng = np.random.default_rng(3)
+    b1 = sp.random(60, 25, density=0.2, random_state=1, format="csr")
+    b2 = sp.random(25, 7, density=0.3, random_state=2, format="csr")
+    ev = rng.standard_normal((7, 5))
+    np.testing.assert_allclose(spectral.back_project(ev, [b1, b2]), b1 @ (b2 @ ev), atol=1e-14)
+    y = rng.standard_normal((40, 4))
+    y[:, 2] = 0.25  # a constant column scales to 0
+    vals = np.array([0.5, 2.0, 1.0, 0.1])
+    ref = (y - y.min(axis=0)) / np.where(np.ptp(y, axis=0) > 0, np.ptp(y, axis=0), np.inf)
+    ref /= np.sqrt(vals)
+    np.testing.assert_allclose(spectral._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
+
+
+def _decimate_by_definition(a, shape, n_decimations):
+    """METHOD.md step 7's decimation with scipy's sparse products, as written."""
+    h, w = shape
+    bs = []
+    a = sp.csr_matrix(a)
+    for _ in range(n_decimations):
+        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
+        a_sub = a[keep]
+        d = np.asarray(a_sub.sum(axis=0)).ravel() + spectral.EPS
+        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
+        a = sp.csr_matrix(a_sub @ b)
+        bs.append(b)
+        h, w = h // 2, w // 2
+    return a, bs
+
+
+def _assert_same_decimation(got, ref):
+    (a, bs, _), (a_ref, bs_ref) = got, ref
+    assert a.shape == a_ref.shape and len(bs) == len(bs_ref)
+    scale = abs(a_ref).max()
+    assert abs(a - a_ref).max() <= 1e-14 * scale
+    assert abs(a - a.T).max() <= 1e-15 * scale
+    for b, b_ref in zip(bs, bs_ref, strict=True):
+        assert b.shape == b_ref.shape
+        assert abs(b - b_ref).max() <= 1e-15 * abs(b_ref).max()
+        assert b.has_sorted_indices
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(4, 23), st.integers(4, 23), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_decimation_equals_definition_on_local_grids(h, w, radius, seed):
+    # symmetric positive affinity between pixels at distance 0 < d <= radius
+    dys, dxs = density.half_disk_offsets(radius)
+    wh = np.random.default_rng(seed).random((h * w, dys.size)) + 0.01
+    a = density.affinity_matrix(wh, (h, w), dys, dxs)
+    n_dec = 2 if min(h, w) >= 8 else 1
+    got = spectral.dncuts_decimate(a, (h, w), n_dec)
+    _assert_same_decimation(got, _decimate_by_definition(a, (h, w), n_dec))
+    assert abs(got[0] - got[0].T).max() == 0.0  # the kernel's product is symmetric exactly
+    assert got[2] == ((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2)
+
+
+def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
+    # entries between far-apart pixels: the window kernel declines, scipy's products run
+    rng = np.random.default_rng(5)
+    m = sp.random(12 * 14, 12 * 14, density=0.2, random_state=rng, format="csr")
+    a = sp.csr_matrix(m + m.T)
+    calls = []
+    kernel = spectral._decimate_kernel
+
+    def spy(*args):
+        res = kernel(*args)
+        calls.append(res[0].size > 0)
+        return res
+
+    monkeypatch.setattr(spectral, "_decimate_kernel", spy)
+    monkeypatch.setattr(spectral, "MAX_WINDOW", 100)  # offsets up to 11 x 13: declined
+    got = spectral.dncuts_decimate(a, (12, 14), 2)
+    assert calls[0] is False
+    _assert_same_decimation(got, _decimate_by_definition(a, (12, 14), 2))
+    monkeypatch.setattr(spectral, "MAX_WINDOW", 10**6)  # the kernel on the same matrix
+    calls.clear()
+    _assert_same_decimation(
+        spectral.dncuts_decimate(a, (12, 14), 2), _decimate_by_definition(a, (12, 14), 2)
+    )
+    assert calls == [True, True]
+
+
+@needs_refs
+def test_decimation_equals_definition_on_reference_affinity():
+    w = _reference_w()
+    _assert_same_decimation(
+        spectral.dncuts_decimate(w, (96, 96), 2), _decimate_by_definition(w, (96, 96), 2)
+    )
+
+
+def test_generalized_ncuts_bad_solver():
+    with pytest.raises(ValueError, match="solver must be 'auto', 'dense', 'sparse' or 'filtered'"):
+        spectral.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")
 
 
 def test_border_factors_interior_is_one():
@@ -595,7 +774,7 @@ def test_small_image_is_rejected():
         ({"n_orient": 0}, "n_orient must be an integer >= 1"),
         ({"sigma": 0.0}, r"sigma must be in \(0, 5\]"),
         ({"var_radius": 0}, "var_radius must be an integer >= 1"),
-        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense' or 'sparse'"),
+        ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense', 'sparse' or 'filtered'"),
     ],
 )
 def test_bad_parameters(kwargs, match):

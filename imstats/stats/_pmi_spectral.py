@@ -21,7 +21,18 @@ from imstats._config import NUMBA_CACHE
 from imstats.stats._pmi_features import symmetric_index
 
 EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation degrees
-DENSE_EIG_MAX_NODES = 1200  # up to this many decimated nodes the dense solver is faster
+# up to this many decimated nodes LAPACK is as fast as Lanczos (one core: 576 nodes 45 ms
+# either way; 1024 nodes dense 186 ms, ARPACK 137 ms)
+DENSE_EIG_MAX_NODES = 800
+# Chebyshev-filtered Lanczos ("filtered" solver): the first cut-off is 1 - FILTER_KAPPA / n.
+# n * lambda_100 of decimated PMI affinities is 330 to 810 on the images measured (sample
+# images 192 x 192 to 1024 x 768; grass and gravel highest), so 1000 keeps the 100 wanted
+# eigenvalues above the cut; a larger value only costs a rerun with a lower cut.
+FILTER_KAPPA = 1000.0
+GRAM_BLOCK_ROWS = 8192  # rows of the back-projected vectors per block of X^T X
+MAX_WINDOW = 4096  # decimation kernel: most row x column offsets per node (radius ~ 31)
+CHEB_DEGREE = 5  # odd: eigenvalues below the damped interval map below -1, never selected
+CHEB_EXTRA_NCV = 45  # Lanczos basis k + 45: shorter restarts pay off with the filter
 # Reassociation lets LLVM vectorise the filter sums over the vectors (results differ from
 # the sequential sums only by rounding).
 _FAST = {"reassoc", "contract", "nsz"}
@@ -484,13 +495,136 @@ def border_factors(h: int, w: int, thetas: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- spectral
+@numba.njit(cache=NUMBA_CACHE)
+def _decimate_kernel(indptr, indices, data, h, w, eps, max_window):
+    """One DNCuts decimation of a CSR affinity on an h x w grid (row-major, sorted columns).
+
+    Kept nodes: odd row and odd column. B = (A_sub / d)^T with d_i = sum over kept q of
+    A[q, i] + eps, built from the kept rows; A_sub B accumulated as sum over fine i of
+    A[p, i] A[q, i] / d_i, upper triangle, in a (2 ry + 1) x (2 rx + 1) window of offsets
+    per coarse node (ry, rx: the kept rows' largest row and column offsets). Returns the
+    CSR arrays (ptr, idx, val) of B (h*w x nk) and of A_sub B (nk x nk), columns sorted;
+    all empty when the window would exceed max_window offsets (a non-local matrix).
+    """
+    n = h * w
+    hc = h // 2
+    wc = w // 2
+    nk = hc * wc
+    xof = np.empty(n, np.int64)
+    for y in range(h):
+        for x in range(w):
+            xof[y * w + x] = x
+    # the kept rows: their window radius, the column counts and sums (degrees)
+    ry = 0
+    rx = 0
+    cnt = np.zeros(n + 1, np.int64)
+    deg = np.zeros(n)
+    for q in range(nk):
+        r = (2 * (q // wc) + 1) * w + 2 * (q % wc) + 1
+        p0 = indptr[r]
+        p1 = indptr[r + 1]
+        if p1 > p0:
+            ry = max(ry, abs(indices[p0] // w - r // w), abs(indices[p1 - 1] // w - r // w))
+        ix = xof[r]
+        for p in range(p0, p1):
+            i = indices[p]
+            rx = max(rx, abs(xof[i] - ix))
+            cnt[i + 1] += 1
+            deg[i] += data[p]
+    wx = 2 * rx + 1
+    nwin = (2 * ry + 1) * wx
+    center = ry * wx + rx
+    if nwin > max_window:
+        e_p = np.empty(0, np.int64)
+        e_i = np.empty(0, np.int32)
+        e_v = np.empty(0)
+        return e_p, e_i, e_v, e_p, e_i, e_v
+    b_ptr = np.cumsum(cnt)
+    nb = b_ptr[n]
+    b_idx = np.empty(nb, np.int32)
+    b_key = np.empty(nb, np.int32)
+    b_raw = np.empty(nb)
+    b_val = np.empty(nb)
+    nxt = b_ptr[:n].copy()
+    for q in range(nk):
+        qy = q // wc
+        key = qy * wx + (q - qy * wc)
+        r = (2 * qy + 1) * w + 2 * (q - qy * wc) + 1
+        for p in range(indptr[r], indptr[r + 1]):
+            i = indices[p]
+            o = nxt[i]
+            nxt[i] = o + 1
+            b_idx[o] = q
+            b_key[o] = key
+            b_raw[o] = data[p]
+    for i in range(n):
+        rec = 1.0 / (deg[i] + eps)
+        for o in range(b_ptr[i], b_ptr[i + 1]):
+            b_val[o] = b_raw[o] * rec
+    acc = np.zeros(nk * nwin)
+    for i in range(n):
+        o0 = b_ptr[i]
+        o1 = b_ptr[i + 1]
+        for u in range(o0, o1):
+            au = b_raw[u]
+            base = b_idx[u] * nwin + center - b_key[u]
+            for v in range(u, o1):
+                acc[base + b_key[v]] += au * b_val[v]
+    acc2 = acc.reshape(nk, nwin)
+    c_ptr = np.zeros(nk + 1, np.int64)
+    dummy_i = np.empty(0, np.int32)
+    dummy_v = np.empty(0)
+    nnz = _window_to_csr(acc2, hc, wc, ry, rx, False, c_ptr, dummy_i, dummy_v)
+    c_idx = np.empty(nnz, np.int32)
+    c_val = np.empty(nnz)
+    _window_to_csr(acc2, hc, wc, ry, rx, True, c_ptr, c_idx, c_val)
+    return b_ptr, b_idx, b_val, c_ptr, c_idx, c_val
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _window_to_csr(acc, hc, wc, ry, rx, fill, c_ptr, c_idx, c_val):
+    """CSR rows of the symmetric matrix kept as the upper triangle of window offsets.
+
+    acc (nk, nwin) float64 values at offset (dy, dx) >= 0 (row-major); c_ptr (nk + 1,)
+    filled; with fill, c_idx / c_val too. Returns the number of nonzeros.
+    """
+    wx = 2 * rx + 1
+    center = ry * wx + rx
+    nnz = 0
+    for pp in range(hc * wc):
+        py = pp // wc
+        px = pp - py * wc
+        for dy in range(-ry, ry + 1):
+            qy = py + dy
+            if qy < 0 or qy >= hc:
+                continue
+            for dx in range(-rx, rx + 1):
+                qx = px + dx
+                if qx < 0 or qx >= wc:
+                    continue
+                off = center + dy * wx + dx
+                if off >= center:
+                    val = acc[pp, off]
+                else:
+                    val = acc[qy * wc + qx, 2 * center - off]
+                if val != 0.0:
+                    if fill:
+                        c_idx[nnz] = qy * wc + qx
+                        c_val[nnz] = val
+                    nnz += 1
+        c_ptr[pp + 1] = nnz
+    return nnz
+
+
 def dncuts_decimate(
     a: sp.csr_matrix, shape: tuple[int, int], n_decimations: int
 ) -> tuple[sp.csr_matrix, list[sp.csr_matrix], tuple[int, int]]:
     """Decimate the affinity ``n_decimations`` times (DNCuts, METHOD.md step 7).
 
     Each time keeps the nodes whose 0-based row and column are both odd (row-major index),
-    normalises ``A_sub`` by the degrees into the kept nodes and squares: ``A <- A_sub B``.
+    normalises ``A_sub`` by the degrees into the kept nodes and squares: ``A <- A_sub B``
+    (a Numba kernel that uses the grid locality of the affinity and the symmetry of
+    ``A_sub D^{-1} A_sub^T``; scipy's sparse products for a matrix that is not local).
 
     Returns
     -------
@@ -500,27 +634,99 @@ def dncuts_decimate(
     """
     bs = []
     h, w = shape
+    a = sp.csr_matrix(a)
+    a.sort_indices()
     for _ in range(n_decimations):
-        rows = np.arange(h)[:, None]
-        cols = np.arange(w)[None, :]
-        keep = np.flatnonzero(((rows % 2 == 1) & (cols % 2 == 1)).ravel())
-        a_sub = a[keep]  # kept rows, n_keep x n
-        d = np.asarray(a_sub.sum(axis=0)).ravel() + EPS
-        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)  # n x n_keep
-        a = sp.csr_matrix(a_sub @ b)
+        nk = (h // 2) * (w // 2)
+        res = _decimate_kernel(
+            a.indptr, a.indices, a.data.astype(np.float64, copy=False), h, w, EPS, MAX_WINDOW
+        )
+        if res[0].size:
+            b_ptr, b_idx, b_val, c_ptr, c_idx, c_val = res
+            b = sp.csr_matrix((b_val, b_idx, b_ptr), shape=(h * w, nk))
+            a = sp.csr_matrix((c_val, c_idx, c_ptr), shape=(nk, nk))
+        else:  # not grid-local: the general sparse products
+            rows = np.arange(h)[:, None]
+            cols = np.arange(w)[None, :]
+            keep = np.flatnonzero(((rows % 2 == 1) & (cols % 2 == 1)).ravel())
+            a_sub = a[keep]  # kept rows, n_keep x n
+            d = np.asarray(a_sub.sum(axis=0)).ravel() + EPS
+            b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)  # n x n_keep
+            a = sp.csr_matrix(a_sub @ b)
+            a.sort_indices()
         bs.append(b)
         h, w = h // 2, w // 2
     return a, bs, (h, w)
 
 
+def _normalized_affinity(a: sp.spmatrix, deg: np.ndarray) -> sp.csr_matrix:
+    """``D^{-1/2} A D^{-1/2} - 1e-10 D^{-1}``, symmetrised (CSR): the smallest generalised
+    eigenvalues ``lambda`` are ``1 - theta`` for its largest eigenvalues ``theta``."""
+    dm = 1.0 / np.sqrt(deg)
+    a = sp.csr_matrix(a)
+    norm_a = sp.csr_matrix(a.multiply(dm[:, None]).multiply(dm[None, :])) - sp.diags(1e-10 / deg)
+    return sp.csr_matrix(0.5 * (norm_a + norm_a.T))
+
+
+def _chebyshev_top_eigs(
+    norm_a: sp.csr_matrix, k: int, cut: float, floor: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``k`` largest eigenpairs of ``norm_a`` by Lanczos on a Chebyshev filter of it.
+
+    ``p = T_d(y(x))`` with ``y`` mapping ``[floor, cut]`` onto ``[-1, 1]`` (odd ``d``):
+    ``|p| <= 1`` there, ``p < -1`` below ``floor``, and ``p`` rises steeply and
+    monotonically above ``cut``. So if every one of the ``k`` largest eigenvalues of
+    ``p(norm_a)`` exceeds 1, they belong to the ``k`` largest eigenvalues of ``norm_a``
+    (same eigenvectors, same order) and ``theta = y^{-1}(cosh(acosh(mu) / d))``. Returns
+    None when fewer than ``k`` eigenvalues lie above ``cut`` (the caller lowers it).
+    """
+    n = norm_a.shape[0]
+    alpha = 2.0 / (cut - floor)
+    beta = -(cut + floor) / (cut - floor)
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        t0 = v
+        t1 = alpha * (norm_a @ v) + beta * v
+        for _ in range(CHEB_DEGREE - 1):
+            t2 = norm_a @ t1
+            t2 *= 2.0 * alpha
+            t2 += (2.0 * beta) * t1
+            t2 -= t0
+            t0, t1 = t1, t2
+        return t1
+
+    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=apply, dtype=np.float64)
+    rng = np.random.default_rng(0)  # deterministic ARPACK start vector
+    mu, us = scipy.sparse.linalg.eigsh(
+        op, k=k, which="LA", v0=rng.standard_normal(n), tol=1e-12, ncv=min(n, k + CHEB_EXTRA_NCV)
+    )
+    if mu.min() <= 1.0 + 1e-9:
+        return None
+    y = np.cosh(np.arccosh(mu) / CHEB_DEGREE)
+    theta = 0.5 * ((cut - floor) * y + cut + floor)
+    order = np.argsort(-theta)
+    return theta[order], us[:, order]
+
+
 def generalized_ncuts(
-    a: sp.spmatrix, n_eigs: int, *, solver: str = "auto"
+    a: sp.spmatrix, n_eigs: int, *, solver: str = "auto", psd: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Smallest eigenpairs of ``(D - A + 1e-10 I) v = lambda D v``, ``v^T D v = 1``.
 
-    ``solver`` is ``"dense"`` (LAPACK on the full matrix), ``"sparse"`` (ARPACK Lanczos
-    on the symmetrically normalised problem) or ``"auto"`` (dense up to
-    ``DENSE_EIG_MAX_NODES`` nodes). Both solve the same problem to rounding.
+    ``solver``:
+
+    - ``"dense"``: LAPACK on the full matrix;
+    - ``"sparse"``: ARPACK Lanczos on the symmetrically normalised problem;
+    - ``"filtered"``: ARPACK Lanczos on a Chebyshev polynomial of the normalised matrix
+      that damps the unwanted part of the spectrum (fewer, cheaper Lanczos steps), with
+      the cut-off guessed from the node count (``FILTER_KAPPA / n``), checked on the
+      result and lowered when too high; falls back to ``"sparse"`` when the cut-off
+      would leave nothing to damp;
+    - ``"auto"``: ``"dense"`` up to ``DENSE_EIG_MAX_NODES`` nodes, else ``"filtered"``.
+
+    All solve the same problem to rounding. ``psd=True`` states that ``A`` is positive
+    semi-definite (as every DNCuts-decimated affinity ``A_sub D^{-1} A_sub^T`` is), which
+    lets the filter damp ``[0, cut]`` instead of ``[-1, cut]``.
 
     Returns
     -------
@@ -529,29 +735,38 @@ def generalized_ncuts(
     """
     n = a.shape[0]
     k = min(n_eigs, n)
+    if solver not in ("auto", "dense", "sparse", "filtered"):
+        raise ValueError(f"solver must be 'auto', 'dense', 'sparse' or 'filtered'; got {solver!r}.")
     deg = np.asarray(a.sum(axis=1)).ravel()
     if solver == "auto":
-        solver = "dense" if n <= DENSE_EIG_MAX_NODES else "sparse"
-    if solver == "sparse" and k >= n - 1:  # ARPACK needs k < n - 1
+        solver = "dense" if n <= DENSE_EIG_MAX_NODES else "filtered"
+    if solver in ("sparse", "filtered") and k >= n - 1:  # ARPACK needs k < n - 1
         solver = "dense"
+    dm = 1.0 / np.sqrt(deg)
     if solver == "dense":
         # the same problem in symmetric standard form: D^{-1/2} (D - A + eps I) D^{-1/2}
-        dm = 1.0 / np.sqrt(deg)
         ad = a.toarray() if sp.issparse(a) else np.array(a, dtype=np.float64)
         m = -(dm[:, None] * ad * dm[None, :])
         m[np.diag_indices(n)] += 1.0 + 1e-10 / deg
         m = 0.5 * (m + m.T)
         vals, us = scipy.linalg.eigh(m, subset_by_index=(0, k - 1), driver="evr")
         return vals, us * dm[:, None]
-    if solver != "sparse":
-        raise ValueError(f"solver must be 'auto', 'dense' or 'sparse'; got {solver!r}.")
     # D^{-1/2} (D - A + eps I) D^{-1/2} u = lambda u, v = D^{-1/2} u: the smallest lambda
-    # are 1 minus the largest eigenvalues of D^{-1/2} A D^{-1/2} - eps D^{-1} (Lanczos,
-    # no factorisation; faster than shift-invert here and equal to rounding)
-    dm = 1.0 / np.sqrt(deg)
-    a = sp.csr_matrix(a)
-    norm_a = sp.csr_matrix(a.multiply(dm[:, None]).multiply(dm[None, :])) - sp.diags(1e-10 / deg)
-    norm_a = sp.csr_matrix(0.5 * (norm_a + norm_a.T))
+    # are 1 minus the largest eigenvalues theta of D^{-1/2} A D^{-1/2} - eps D^{-1}
+    # (Lanczos, no factorisation; faster than shift-invert here and equal to rounding)
+    norm_a = _normalized_affinity(a, deg)
+    if solver == "filtered":
+        floor = -0.01 if psd else -1.0  # spectrum of norm_a: [0, 1] (psd) or [-1, 1]
+        kappa = FILTER_KAPPA
+        while True:
+            cut = 1.0 - kappa / n
+            if cut - floor < 0.4 * (1.0 - floor):  # too little left to damp: plain Lanczos
+                break
+            res = _chebyshev_top_eigs(norm_a, k, cut, floor)
+            if res is not None:
+                theta, us = res
+                return 1.0 - theta, us * dm[:, None]
+            kappa *= 2.5  # fewer than k eigenvalues above the cut: lower it
     rng = np.random.default_rng(0)  # deterministic ARPACK start vector
     mu, us = scipy.sparse.linalg.eigsh(
         norm_a, k=k, which="LA", v0=rng.standard_normal(n), tol=1e-12
@@ -561,30 +776,145 @@ def generalized_ncuts(
     return vals[order], us[:, order] * dm[:, None]
 
 
+@numba.njit(cache=NUMBA_CACHE)
+def _csr_times_dense_kernel(indptr, indices, data, x, out):
+    """out = M x for a CSR matrix M (n x m: indptr, indices, data) and dense x (m, k).
+
+    x (m, k) float64 C-contiguous; out (n, k) float64, overwritten and returned.
+    """
+    k = x.shape[1]
+    for i in range(indptr.size - 1):
+        row = out[i]
+        for c in range(k):
+            row[c] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            xr = x[indices[p]]
+            for c in range(k):
+                row[c] += v * xr[c]
+    return out
+
+
+@numba.njit(cache=NUMBA_CACHE)
+def _minmax_scale_kernel(y, vals):
+    """Each column of y (n, k) float64 min-max scaled to [0, 1], divided by sqrt(vals).
+
+    In place; a constant column becomes 0. vals (k,) float64 > 0 (eigenvalues).
+    """
+    n, k = y.shape
+    lo = y[0].copy()
+    hi = y[0].copy()
+    for i in range(1, n):
+        for c in range(k):
+            v = y[i, c]
+            if v < lo[c]:
+                lo[c] = v
+            if v > hi[c]:
+                hi[c] = v
+    scale = np.empty(k)
+    for c in range(k):
+        span = hi[c] - lo[c]
+        scale[c] = (1.0 / span if span > 0 else 0.0) / math.sqrt(vals[c])
+    for i in range(n):
+        for c in range(k):
+            y[i, c] = (y[i, c] - lo[c]) * scale[c]
+    return y
+
+
+def back_project(ev: np.ndarray, bs: list[sp.csr_matrix]) -> np.ndarray:
+    """``B_1 B_2 ... ev``: decimated vectors (n_coarse, k) to the full grid (n, k), C order."""
+    ev = np.ascontiguousarray(ev, dtype=np.float64)
+    for b in reversed(bs):
+        b = sp.csr_matrix(b)
+        out = np.empty((b.shape[0], ev.shape[1]))
+        ev = _csr_times_dense_kernel(b.indptr, b.indices, b.data.astype(np.float64), ev, out)
+    return ev
+
+
+def _whitening_map(cov: np.ndarray) -> np.ndarray:
+    """``V diag(1/sqrt(e)) V^T`` of a covariance, directions with ``e <= 1e-14 max e`` left out."""
+    e, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
+    inv = np.zeros_like(e)
+    inv[good] = 1.0 / np.sqrt(e[good])
+    return (v * inv[None, :]) @ v.T
+
+
 def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """ZCA-whiten the columns of ``x`` (n x k), then divide by the overall RMS.
 
     Centre, ``C = Xc^T Xc / n``, map ``V diag(1/sqrt(e)) V^T``; directions with a
     non-positive variance are left out of the map (they carry no signal). With
-    ``overwrite=True`` ``x`` is centred in place.
+    ``overwrite=True`` ``x`` is centred in place. This is METHOD.md's whitening as written;
+    ``spectral_vectors`` computes the same vectors after its min-max scaling without the
+    centring and RMS passes (tests check the two agree).
     """
     if overwrite:  # centre in place: one extra n x k array instead of two
         xc = x
         xc -= x.mean(axis=0)
     else:
         xc = x - x.mean(axis=0)
-    c = (xc.T @ xc) / xc.shape[0]
-    e, v = np.linalg.eigh(0.5 * (c + c.T))
-    good = e > e.max() * 1e-14 if e.size and e.max() > 0 else np.zeros(e.size, bool)
-    inv = np.zeros_like(e)
-    inv[good] = 1.0 / np.sqrt(e[good])
-    xw = xc @ ((v * inv[None, :]) @ v.T)
+    xw = xc @ _whitening_map((xc.T @ xc) / xc.shape[0])
     del xc
     flat = xw.reshape(-1)  # mean square as one dot product: no n x k temporary
     rms = math.sqrt(float(np.dot(flat, flat)) / flat.size) if xw.size else 0.0
     if rms > 0:
         xw /= rms
     return xw
+
+
+def scaled_vectors(
+    vals: np.ndarray, ev: np.ndarray, bs: list[sp.csr_matrix], shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decimated eigenvectors to the images the oriented energy needs (METHOD.md step 7).
+
+    ``vals, ev``: ``generalized_ncuts``' output (ascending, the constant vector first);
+    ``bs``: ``dncuts_decimate``'s back-projection matrices. Drops the constant vector,
+    back-projects, ZCA-whitens, min-max scales each vector to [0, 1] and divides it by
+    sqrt(lambda); vectors with lambda <= 0 are left out.
+
+    Returns
+    -------
+    vecs : (h, w, m) float64
+    vals : (m,) their eigenvalues
+    """
+    h, w = shape
+    # drop the constant vector first: back-projection is linear, whitening then sees no
+    # zero-variance column
+    ev, vals = ev[:, 1:], vals[1:]
+    pos = vals > 0
+    # The min-max scaling that follows the whitening removes any per-column offset and any
+    # common positive factor, so the centring and the RMS division need not touch the
+    # n x k array: the mean comes from the column sums of B1 B2 (s^T ev / n), the
+    # covariance from X^T X / n - mu mu^T, and Y = X M differs from the centred,
+    # RMS-scaled ZCA output only by those two, which the scaling removes. X^T X is summed
+    # over blocks of rows of X = B1 (B2 ... ev), and Y = B1 ((B2 ... ev) M) is
+    # back-projected once more instead of multiplying the n x k X by M: one n x k array.
+    n = h * w
+    col_sums = np.ones(n)
+    for b in bs:
+        col_sums = b.T @ col_sums
+    mu = (col_sums @ ev) / n
+    if bs:
+        first = sp.csr_matrix(bs[0])
+        z = back_project(ev, bs[1:])  # the vectors one level above the full grid
+        gram = np.zeros((z.shape[1], z.shape[1]))
+        block = np.empty((min(GRAM_BLOCK_ROWS, n), z.shape[1]))
+        for r0 in range(0, n, GRAM_BLOCK_ROWS):
+            r1 = min(r0 + GRAM_BLOCK_ROWS, n)
+            xb = _csr_times_dense_kernel(
+                first.indptr[r0 : r1 + 1], first.indices, first.data, z, block[: r1 - r0]
+            )
+            gram += xb.T @ xb
+    else:
+        z = np.ascontiguousarray(ev, dtype=np.float64)
+        gram = z.T @ z
+    wmap = _whitening_map(gram / n - np.outer(mu, mu))
+    if not np.all(pos):
+        wmap, vals = wmap[:, pos], vals[pos]
+    ev = back_project(z @ wmap, bs[:1])
+    _minmax_scale_kernel(ev, vals)
+    return ev.reshape(h, w, -1), vals
 
 
 def spectral_vectors(
@@ -608,30 +938,14 @@ def spectral_vectors(
         sqrt(lambda); the constant (first) vector and vectors with lambda <= 0 are left out
     vals : (m,) their eigenvalues
     """
-    h, w = shape
     t0 = time.perf_counter()
     if decimated is None:
         a_small, bs, _ = dncuts_decimate(sp.csr_matrix(w_aff), shape, n_decimations)
     else:
         a_small, bs = decimated
-    vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver)
+    vals, ev = generalized_ncuts(a_small, n_eigs, solver=solver, psd=n_decimations > 0)
     t1 = time.perf_counter()
-    # drop the constant vector first: back-projection is linear, whitening then sees no
-    # zero-variance column
-    ev, vals = ev[:, 1:], vals[1:]
-    for b in reversed(bs):
-        ev = b @ ev
-    ev = np.asarray(ev)
-    ev = zca_whiten(ev, overwrite=True)
-    pos = vals > 0
-    if not np.all(pos):
-        ev, vals = np.ascontiguousarray(ev[:, pos]), vals[pos]
-    lo = ev.min(axis=0)
-    span = ev.max(axis=0) - lo
-    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0) / np.sqrt(vals)
-    ev -= lo[None, :]
-    ev *= scale[None, :]
-    vecs = ev.reshape(h, w, -1)
+    vecs, vals = scaled_vectors(vals, ev, bs, shape)
     if timings is not None:
         timings["eigen"] = timings.get("eigen", 0.0) + t1 - t0
         timings["backproject_whiten"] = (

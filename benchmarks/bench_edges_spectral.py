@@ -1,0 +1,172 @@
+"""Benchmark of the PMI spectral stage (METHOD.md section 3, step 7), one core.
+
+From the affinity W of the pipeline itself (skimage's coffee resized to 192x192, 500x375
+and 1024x768; W is captured where the pipeline hands it to the decimation): the two DNCuts
+decimations, the 100 generalised eigenpairs, and the back-projection + whitening + min-max
+scaling. Ours (``dncuts_decimate``'s Numba kernel, the ``"auto"`` eigensolver, the fused
+back-projection) against the same steps as METHOD.md writes them with scipy (sparse
+products, ARPACK Lanczos on the normalised matrix above 1200 nodes and LAPACK below, the
+B products and ZCA whitening with centring and RMS), on the same W in the same run.
+Times are medians of repeats after a warm-up call (JIT compilation excluded); the scaled
+vectors are compared (max abs difference relative to their max, each vector up to sign).
+``--cpu-time`` times with the process CPU clock instead of the wall clock (steadier on a
+shared machine).
+
+    PYTHONPATH=. python benchmarks/bench_edges_spectral.py [--repeats 3] [--skip-large]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+from imstats.stats import _pmi_spectral as spectral  # noqa: E402
+from imstats.stats import edges  # noqa: E402
+
+SIZES = ((192, 192), (500, 375), (1024, 768))
+STAGES = ("decimate", "eigen", "backproject_whiten")
+
+
+class _Captured(Exception):
+    pass
+
+
+def pipeline_affinity(w: int, h: int) -> tuple[sp.csr_matrix, tuple[int, int]]:
+    """The affinity W of ``edges._edge_map`` on coffee resized to w x h (seed 1)."""
+    from skimage import data
+    from skimage.transform import resize
+
+    img = (resize(data.coffee(), (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
+    got = {}
+    original = spectral.dncuts_decimate
+
+    def capture(a, shape, n_decimations):
+        got["w"], got["shape"] = a, shape
+        raise _Captured
+
+    spectral.dncuts_decimate = capture
+    try:
+        edges._edge_map(img, np.random.default_rng(1), timings=None, **_DEFAULTS)
+    except _Captured:
+        pass
+    finally:
+        spectral.dncuts_decimate = original
+    return sp.csr_matrix(got["w"]), got["shape"]
+
+
+_DEFAULTS = dict(
+    n_samples=5000,
+    bandwidth=0.05,
+    rho=1.25,
+    reg=100.0,
+    radius=5,
+    n_eigs=100,
+    n_decimations=2,
+    n_orient=8,
+    sigma=1.0,
+    var_radius=2,
+    eig_solver="auto",
+)
+
+
+def reference_decimate(a, shape, n_decimations=2):
+    """METHOD.md step 7's decimation with scipy's sparse products."""
+    h, w = shape
+    bs = []
+    for _ in range(n_decimations):
+        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
+        a_sub = a[keep]
+        d = np.asarray(a_sub.sum(axis=0)).ravel() + spectral.EPS
+        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
+        a = sp.csr_matrix(a_sub @ b)
+        bs.append(b)
+        h, w = h // 2, w // 2
+    return a, bs
+
+
+def reference_eigen(a):
+    solver = "dense" if a.shape[0] <= 1200 else "sparse"  # the previous "auto"
+    return spectral.generalized_ncuts(a, 100, solver=solver)
+
+
+def reference_vectors(vals, ev, bs):
+    ev, vals = ev[:, 1:], vals[1:]
+    for b in reversed(bs):
+        ev = b @ ev
+    xw = spectral.zca_whiten(np.asarray(ev), overwrite=True)
+    lo = xw.min(axis=0)
+    span = xw.max(axis=0) - lo
+    return (xw - lo) / span / np.sqrt(vals)
+
+
+def _time(clock, repeats, fn, *args, **kwargs):
+    out = fn(*args, **kwargs)
+    ts = []
+    for _ in range(repeats):
+        t = clock()
+        out = fn(*args, **kwargs)
+        ts.append(clock() - t)
+    return 1000 * statistics.median(ts), out
+
+
+def _vector_difference(ours, ref, vals):
+    """Max abs difference of the scaled vectors, each up to sign (v <-> 1/sqrt(l) - v)."""
+    ours = ours.reshape(ref.shape)
+    top = 1.0 / np.sqrt(vals[1:])
+    same = np.abs(ours - ref).max(axis=0)
+    flipped = np.abs(top - ours - ref).max(axis=0)
+    return float(np.minimum(same, flipped).max() / np.abs(ref).max())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-large", action="store_true", help="skip 1024x768")
+    ap.add_argument("--cpu-time", action="store_true", help="process CPU clock")
+    args = ap.parse_args()
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(
+        f"one core; medians of {args.repeats} after a warm-up; "
+        f"{'CPU' if args.cpu_time else 'wall'} clock; ms\n"
+    )
+    head = f"{'input':>10}{'nodes':>7}"
+    for s in STAGES:
+        head += f"{s[:10] + ' ours':>17}{'ref':>8}{'ratio':>7}"
+    head += f"{'total ours':>12}{'ref':>8}{'ratio':>7}{'max rel diff':>14}"
+    print(head)
+    for w, h in SIZES:
+        if args.skip_large and w * h > 600_000:
+            continue
+        w_aff, shape = pipeline_affinity(w, h)
+        run = (clock, args.repeats)
+        t_dec, (a, bs, _) = _time(*run, spectral.dncuts_decimate, w_aff, shape, 2)
+        r_dec, (a_ref, bs_ref) = _time(*run, reference_decimate, w_aff, shape)
+        t_eig, (vals, ev) = _time(*run, spectral.generalized_ncuts, a, 100, psd=True)
+        r_eig, (vals_r, ev_r) = _time(*run, reference_eigen, a_ref)
+        t_bp, (ours, _) = _time(*run, spectral.scaled_vectors, vals, ev, bs, shape)
+        r_bp, ref = _time(*run, reference_vectors, vals_r, ev_r, bs_ref)
+        diff = _vector_difference(ours, ref, vals_r)
+        ours_t = [t_dec, t_eig, t_bp]
+        ref_t = [r_dec, r_eig, r_bp]
+        line = f"{f'{w}x{h}':>10}{a.shape[0]:>7}"
+        for o, r in zip(ours_t, ref_t, strict=True):
+            line += f"{o:>17.0f}{r:>8.0f}{r / o:>6.1f}x"
+        line += f"{sum(ours_t):>12.0f}{sum(ref_t):>8.0f}{sum(ref_t) / sum(ours_t):>6.1f}x"
+        line += f"{diff:>14.1e}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
