@@ -285,16 +285,21 @@ def pair_index(shape: tuple[int, int], dys: np.ndarray, dxs: np.ndarray, rows: s
 
     Returns
     -------
-    nbr : (n_rows, n_off) int64, the neighbour's flat index (0 where outside)
+    nbr : (n_rows, n_off) int64, the neighbour's flat index (clipped into the image where
+        it is outside)
     inside : (n_rows, n_off) bool
     """
     h, w = shape
     flat = np.arange(h * w)[rows]
     y, x = np.divmod(flat, w)
-    yy = y[:, None] + dys[None, :]
-    xx = x[:, None] + dxs[None, :]
-    inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-    return np.where(inside, yy * w + xx, 0), inside
+    # per row and per column: does the offset stay inside? (small tables, then broadcast)
+    rows_ok = (np.arange(h)[:, None] + dys[None, :] >= 0) & (np.arange(h)[:, None] + dys < h)
+    cols_ok = (np.arange(w)[:, None] + dxs[None, :] >= 0) & (np.arange(w)[:, None] + dxs < w)
+    inside = rows_ok[y]
+    inside &= cols_ok[x]
+    nbr = flat[:, None] + (dys * w + dxs)[None, :]
+    np.clip(nbr, 0, h * w - 1, out=nbr)
+    return nbr, inside
 
 
 def joint_pmi_weights(
