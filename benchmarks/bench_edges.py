@@ -17,6 +17,7 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -27,6 +28,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from imstats.stats.edges import edge_map  # noqa: E402
+
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
 STAGES = (
     "features",
@@ -36,19 +39,11 @@ STAGES = (
     "backproject_whiten",
     "filtering",
 )
-DEFAULTS = dict(
-    n_samples=5000,
-    bandwidth=0.05,
-    rho=1.25,
-    reg=100.0,
-    radius=5,
-    n_eigs=100,
-    n_decimations=2,
-    n_orient=8,
-    sigma=1.0,
-    var_radius=2,
-    eig_solver="auto",
-)
+DEFAULTS = {  # the pipeline's defaults, from edge_map's signature
+    k: p.default
+    for k, p in inspect.signature(edge_map).parameters.items()
+    if k not in ("image", "seed")
+}
 
 
 def _images() -> list[tuple[str, np.ndarray]]:

@@ -23,6 +23,7 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import inspect  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -33,6 +34,7 @@ import scipy.sparse as sp  # noqa: E402
 
 from imstats.stats import _pmi_spectral as spectral  # noqa: E402
 from imstats.stats import edges  # noqa: E402
+from tests import naive_edges  # noqa: E402
 
 SIZES = ((192, 192), (500, 375), (1024, 768))
 STAGES = ("decimate", "eigen", "backproject_whiten")
@@ -65,34 +67,12 @@ def pipeline_affinity(w: int, h: int) -> tuple[sp.csr_matrix, tuple[int, int]]:
     return sp.csr_matrix(got["w"]), got["shape"]
 
 
-_DEFAULTS = dict(
-    n_samples=5000,
-    bandwidth=0.05,
-    rho=1.25,
-    reg=100.0,
-    radius=5,
-    n_eigs=100,
-    n_decimations=2,
-    n_orient=8,
-    sigma=1.0,
-    var_radius=2,
-    eig_solver="auto",
-)
-
-
-def reference_decimate(a, shape, n_decimations=2):
-    """METHOD.md step 7's decimation with scipy's sparse products."""
-    h, w = shape
-    bs = []
-    for _ in range(n_decimations):
-        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
-        a_sub = a[keep]
-        d = np.asarray(a_sub.sum(axis=0)).ravel() + spectral.EPS
-        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
-        a = sp.csr_matrix(a_sub @ b)
-        bs.append(b)
-        h, w = h // 2, w // 2
-    return a, bs
+# the pipeline's defaults, from edge_map's signature
+_DEFAULTS = {
+    k: p.default
+    for k, p in inspect.signature(edges.edge_map).parameters.items()
+    if k not in ("image", "seed")
+}
 
 
 def reference_eigen(a):
@@ -152,7 +132,7 @@ def main() -> None:
         w_aff, shape = pipeline_affinity(w, h)
         run = (clock, args.repeats)
         t_dec, (a, bs, _) = _time(*run, spectral.dncuts_decimate, w_aff, shape, 2)
-        r_dec, (a_ref, bs_ref) = _time(*run, reference_decimate, w_aff, shape)
+        r_dec, (a_ref, bs_ref) = _time(*run, naive_edges.decimate, w_aff, shape)
         t_eig, (vals, ev) = _time(*run, spectral.generalized_ncuts, a, 100, psd=True)
         r_eig, (vals_r, ev_r) = _time(*run, reference_eigen, a_ref)
         t_bp, (ours, _) = _time(*run, spectral.scaled_vectors, vals, ev, bs, shape)

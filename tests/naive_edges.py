@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def imresize_half_matrix(n_in: int) -> np.ndarray:
@@ -210,3 +211,19 @@ def oriented_edge_map(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray:
     h, w, _ = vecs.shape
     energy = oriented_energy(vecs, filters) * border_factors(h, w, filters.shape[2])
     return energy.max(axis=0)
+
+
+def decimate(a, shape, n_decimations):
+    """METHOD.md step 7's decimation with scipy's sparse products, as written."""
+    h, w = shape
+    bs = []
+    a = sp.csr_matrix(a)
+    for _ in range(n_decimations):
+        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
+        a_sub = a[keep]
+        d = np.asarray(a_sub.sum(axis=0)).ravel() + float(np.finfo(np.float64).eps)
+        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
+        a = sp.csr_matrix(a_sub @ b)
+        bs.append(b)
+        h, w = h // 2, w // 2
+    return a, bs

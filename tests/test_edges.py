@@ -287,22 +287,6 @@ def test_back_project_and_minmax_kernels_equal_scipy_numpy():
     np.testing.assert_allclose(spectral._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
 
 
-def _decimate_by_definition(a, shape, n_decimations):
-    """METHOD.md step 7's decimation with scipy's sparse products, as written."""
-    h, w = shape
-    bs = []
-    a = sp.csr_matrix(a)
-    for _ in range(n_decimations):
-        keep = np.flatnonzero(((np.arange(h)[:, None] % 2 == 1) & (np.arange(w) % 2 == 1)).ravel())
-        a_sub = a[keep]
-        d = np.asarray(a_sub.sum(axis=0)).ravel() + spectral.EPS
-        b = sp.csr_matrix(a_sub.multiply(1.0 / d[None, :]).T)
-        a = sp.csr_matrix(a_sub @ b)
-        bs.append(b)
-        h, w = h // 2, w // 2
-    return a, bs
-
-
 def _assert_same_decimation(got, ref):
     (a, bs, _), (a_ref, bs_ref) = got, ref
     assert a.shape == a_ref.shape and len(bs) == len(bs_ref)
@@ -324,7 +308,7 @@ def test_decimation_equals_definition_on_local_grids(h, w, radius, seed):
     a = density.affinity_matrix(wh, (h, w), dys, dxs)
     n_dec = 2 if min(h, w) >= 8 else 1
     got = spectral.dncuts_decimate(a, (h, w), n_dec)
-    _assert_same_decimation(got, _decimate_by_definition(a, (h, w), n_dec))
+    _assert_same_decimation(got, naive.decimate(a, (h, w), n_dec))
     assert abs(got[0] - got[0].T).max() == 0.0  # the kernel's product is symmetric exactly
     assert got[2] == ((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2)
 
@@ -346,11 +330,11 @@ def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
     monkeypatch.setattr(spectral, "MAX_WINDOW", 100)  # offsets up to 11 x 13: declined
     got = spectral.dncuts_decimate(a, (12, 14), 2)
     assert calls[0] is False
-    _assert_same_decimation(got, _decimate_by_definition(a, (12, 14), 2))
+    _assert_same_decimation(got, naive.decimate(a, (12, 14), 2))
     monkeypatch.setattr(spectral, "MAX_WINDOW", 10**6)  # the kernel on the same matrix
     calls.clear()
     _assert_same_decimation(
-        spectral.dncuts_decimate(a, (12, 14), 2), _decimate_by_definition(a, (12, 14), 2)
+        spectral.dncuts_decimate(a, (12, 14), 2), naive.decimate(a, (12, 14), 2)
     )
     assert calls == [True, True]
 
@@ -359,7 +343,7 @@ def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
 def test_decimation_equals_definition_on_reference_affinity():
     w = _reference_w()
     _assert_same_decimation(
-        spectral.dncuts_decimate(w, (96, 96), 2), _decimate_by_definition(w, (96, 96), 2)
+        spectral.dncuts_decimate(w, (96, 96), 2), naive.decimate(w, (96, 96), 2)
     )
 
 

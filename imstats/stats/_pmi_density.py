@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from imstats._config import NUMBA_CACHE
-from imstats.stats._pmi_joint import joint_pmi_weights
+from imstats.stats._pmi_joint import _k, joint_pmi_weights
+from imstats.stats._pmi_joint import _range as _cell_range
 
 # Reassociation lets LLVM vectorise the kernel sums (4 partial sums); results differ from
 # the sequential sum only by rounding.
@@ -159,20 +160,6 @@ def _grid_build(xs, hash_dims, cell, nc):
         for j in range(d):
             out[j, p] = xs[i, j]
     return out, starts
-
-
-@numba.njit(cache=NUMBA_CACHE, inline="always")
-def _cell_range(v, h, cell, nc):
-    """First and last grid cell (clamped to 0..nc-1) overlapping [v - h, v + h]."""
-    a = int(math.floor((v - h) / cell))
-    b = int(math.floor((v + h) / cell))
-    return min(max(a, 0), nc - 1), min(max(b, 0), nc - 1)
-
-
-@numba.njit(cache=NUMBA_CACHE, inline="always")
-def _k(v):
-    """Unnormalised Epanechnikov kernel of a scaled distance: max(0, 1 - v^2)."""
-    return max(0.0, 1.0 - v * v)
 
 
 @numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
