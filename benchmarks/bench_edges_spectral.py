@@ -132,7 +132,7 @@ def main() -> None:
         w_aff, shape = pipeline_affinity(w, h)
         run = (clock, args.repeats)
         t_dec, (a, bs, _) = _time(*run, spectral.dncuts_decimate, w_aff, shape, 2)
-        r_dec, (a_ref, bs_ref) = _time(*run, naive_edges.decimate, w_aff, shape)
+        r_dec, (a_ref, bs_ref) = _time(*run, naive_edges.decimate, w_aff, shape, 2)
         t_eig, (vals, ev) = _time(*run, spectral.generalized_ncuts, a, 100, psd=True)
         r_eig, (vals_r, ev_r) = _time(*run, reference_eigen, a_ref)
         t_bp, (ours, _) = _time(*run, spectral.scaled_vectors, vals, ev, bs, shape)

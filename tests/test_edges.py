@@ -225,6 +225,84 @@ def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd
     np.testing.assert_allclose(vecs_f.T @ (deg[:, None] * vecs_f), np.eye(30), atol=1e-10)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 12), st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_diagonal_storage_products_equal_csr(n, band, degree, seed):
+    rng = np.random.default_rng(seed)
+    m = sp.random(n, n, density=0.6, random_state=rng, format="csr")
+    m = sp.triu(m) - sp.triu(m, band + 1)  # diagonals 0 .. band, some entries zero
+    m = sp.csr_matrix(m + sp.triu(m, 1).T)
+    offsets, data = spectral.symmetric_diagonals(m, min_fill=0.0)
+    x = rng.standard_normal(n)
+    got = spectral._sym_dia_matvec_kernel(offsets, data, x, np.empty(n))
+    np.testing.assert_allclose(got, m @ x, rtol=0, atol=1e-13 * (1 + np.abs(x).sum()))
+    # T_degree(alpha M + beta) x by the three-term recurrence on the CSR matrix
+    alpha, beta = 1.7, -0.3
+    t0, t1 = x, alpha * (m @ x) + beta * x
+    for _ in range(degree - 1):
+        t0, t1 = t1, 2 * (alpha * (m @ t1) + beta * t1) - t0
+    work = np.empty((3, n))
+    cheb = spectral._sym_dia_chebyshev_kernel(
+        offsets, data, x, alpha, beta, degree, work[0], work[1], work[2]
+    )
+    np.testing.assert_allclose(cheb, t1, rtol=1e-11, atol=1e-11 * np.abs(t1).max())
+
+
+def test_symmetric_diagonals_reject_scattered_matrices():
+    rng = np.random.default_rng(3)
+    m = sp.random(400, 400, density=0.002, random_state=rng, format="csr")
+    assert spectral.symmetric_diagonals(m + m.T) is None
+    band = sp.diags([np.ones(399), 2 * np.ones(400), np.ones(399)], [-1, 0, 1])
+    offsets, data = spectral.symmetric_diagonals(band)
+    np.testing.assert_array_equal(offsets, [0, 1])
+    np.testing.assert_array_equal(data, [[2.0] * 400, [1.0] * 399 + [0.0]])
+
+
+@pytest.mark.parametrize("banded", [True, False])
+def test_filtered_solver_both_products_and_degrees_equal_dense(monkeypatch, banded):
+    # a PSD affinity A_sub D^-1 A_sub^T of a random 24 x 24 grid (DNCuts' own kind), with
+    # its nodes permuted when not banded (then the CSR products are used)
+    dys, dxs = density.half_disk_offsets(3)
+    wh = np.random.default_rng(5).random((48 * 48, dys.size)) + 0.01
+    a, _, _ = spectral.dncuts_decimate(density.affinity_matrix(wh, (48, 48), dys, dxs), (48, 48), 1)
+    if not banded:
+        perm = np.random.default_rng(6).permutation(a.shape[0])
+        a = sp.csr_matrix(a[perm][:, perm])
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    norm_a = spectral._normalized_affinity(a, deg)
+    assert (spectral.symmetric_diagonals(norm_a) is not None) == banded
+    vals_d, vecs_d = spectral.generalized_ncuts(a, 40, solver="dense")
+    # a first cut-off with room to filter (576 nodes is below the default's reach)
+    monkeypatch.setattr(spectral, "FILTER_KAPPA", 1.5 * a.shape[0] * vals_d[-1])
+    found = []
+    original = spectral._chebyshev_top_eigs
+
+    def spy(*args):
+        res = original(*args)
+        found.append(res is not None)
+        return res
+
+    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    for high in (10**9, 0):  # CHEB_DEGREE, then CHEB_HIGH_DEGREE
+        monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", high)
+        found.clear()
+        vals_f, vecs_f = spectral.generalized_ncuts(a, 40, solver="filtered", psd=True)
+        assert found == [True]  # the filter, not the plain-Lanczos fallback, answered
+        np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-10)
+        assert _same_vectors(vecs_f, vecs_d) < 1e-8
+
+
+@needs_refs
+def test_filtered_high_degree_equals_dense_on_reference_affinity(monkeypatch):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", 0)
+    assert spectral.symmetric_diagonals(a) is not None
+    vals_d, vecs_d = spectral.generalized_ncuts(a, 100, solver="dense")
+    vals_f, vecs_f = spectral.generalized_ncuts(a, 100, solver="filtered", psd=True)
+    np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-10)
+    assert _same_vectors(vecs_f, vecs_d) < 1e-8
+
+
 @needs_refs
 def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
     a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
