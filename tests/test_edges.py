@@ -200,12 +200,9 @@ def _same_vectors(vecs: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(vecs * signs - ref).max() / np.abs(ref).max())
 
 
-@needs_refs
-@pytest.mark.parametrize("psd", [True, False])
-def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
-    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
-    vals_d, vecs_d = spectral.generalized_ncuts(a, 30, solver="dense")
-    found = []
+def _spy_on_filter(monkeypatch) -> list[bool]:
+    """Record, for each call of the Chebyshev-filtered Lanczos, whether it answered."""
+    found: list[bool] = []
     original = spectral._chebyshev_top_eigs
 
     def spy(*args):
@@ -214,6 +211,15 @@ def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd
         return res
 
     monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    return found
+
+
+@needs_refs
+@pytest.mark.parametrize("psd", [True, False])
+def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
+    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals_d, vecs_d = spectral.generalized_ncuts(a, 30, solver="dense")
+    found = _spy_on_filter(monkeypatch)
     # a first cut-off far above lambda_30 leaves fewer than 30 eigenvalues above it
     monkeypatch.setattr(spectral, "FILTER_KAPPA", 5.0)
     vals_f, vecs_f = spectral.generalized_ncuts(a, 30, solver="filtered", psd=psd)
@@ -274,15 +280,7 @@ def test_filtered_solver_both_products_and_degrees_equal_dense(monkeypatch, band
     vals_d, vecs_d = spectral.generalized_ncuts(a, 40, solver="dense")
     # a first cut-off with room to filter (576 nodes is below the default's reach)
     monkeypatch.setattr(spectral, "FILTER_KAPPA", 1.5 * a.shape[0] * vals_d[-1])
-    found = []
-    original = spectral._chebyshev_top_eigs
-
-    def spy(*args):
-        res = original(*args)
-        found.append(res is not None)
-        return res
-
-    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    found = _spy_on_filter(monkeypatch)
     for high in (10**9, 0):  # CHEB_DEGREE, then CHEB_HIGH_DEGREE
         monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", high)
         found.clear()
