@@ -16,6 +16,7 @@ from imstats.stats import _pmi_density as density
 from imstats.stats import _pmi_features as features
 from imstats.stats import _pmi_spectral as spectral
 from imstats.stats import edges
+from imstats.stats._pmi_joint import joint_pmi_weights
 from tests import naive_edges as naive
 
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
@@ -676,6 +677,47 @@ def test_affinity_equals_plain_loop_on_tiny_image():
     # GridKDE's float32 path: below 1e-5)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=0)
     np.testing.assert_array_equal(ours, ours.T)
+
+
+def _weights_by_per_query_kde(feats, joint, marg_pixel, dys, dxs, rho=1.25, reg=100.0):
+    """Pair weights with the joint from GridKDE's float64 per-query path (another algorithm:
+    one grid query per pair, every dimension checked), the ordering quirk applied here."""
+    hh, ww, c = feats.shape
+    flat = feats.reshape(-1, c)
+    y, x = np.divmod(np.arange(hh * ww), ww)
+    yy, xx = y[:, None] + dys, x[:, None] + dxs
+    inside = (yy >= 0) & (yy < hh) & (xx >= 0) & (xx < ww)
+    i, o = np.nonzero(inside)
+    j = (yy * ww + xx)[i, o]
+    q = np.concatenate([flat[i], flat[j]], axis=1)
+    swap = q[:, 0] < q[:, c]
+    q[swap, 0], q[swap, c] = q[swap, c].copy(), q[swap, 0].copy()
+    p = joint(q)
+    out = np.ones((hh * ww, dys.size))
+    out[i, o] = np.exp(rho * np.log(reg + p / 2) - np.log(marg_pixel[i] * marg_pixel[j] + reg))
+    return out
+
+
+@pytest.mark.parametrize("which", ["color", "var"])
+def test_joint_weights_equal_per_query_kde_on_real_features(which):
+    # a real 64 x 96 crop: half-resolution features of 32 x 48 pixels fall in many cells
+    from skimage import data
+
+    rgb = data.astronaut()[100:164, 150:246].astype(np.float64) / 255.0
+    feats = features.color_features(rgb) if which == "color" else features.var_features(rgb)
+    feats = np.ascontiguousarray(feats)
+    joint, marg = density.fit_density(
+        feats, np.random.default_rng(3), n_samples=5000, bandwidth=0.05
+    )
+    mp = marg(feats.reshape(-1, 3), exact=True)
+    dys, dxs = density.half_disk_offsets(5)
+    ours = np.ones((feats.shape[0] * feats.shape[1], dys.size))
+    joint_pmi_weights(
+        feats, joint.unique, joint.h, joint.scale, mp, dys, dxs, rho=1.25, reg=100.0, out=ours
+    )
+    ref = _weights_by_per_query_kde(feats, joint, mp, dys, dxs)
+    assert np.mean(ref != 1.0) > 0.8  # most pairs are inside and carry a weight
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=0)
 
 
 @pytest.mark.parametrize(("h", "w", "radius"), [(9, 12, 3), (12, 5, 3), (4, 4, 5), (7, 11, 5)])
