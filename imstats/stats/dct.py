@@ -54,6 +54,25 @@ def _two_sum(a, b):
     return s, e
 
 
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def _scan_down(cnt, sm, c_hi, c_lo, k, target):
+    """Add bucket sums sm (with counts cnt) from the top bucket down to the cumulative sum
+    c_hi + c_lo (double-double) until it would reach target.
+
+    Returns (the bucket where it would, or -1; the sum and the count k before that bucket).
+    """
+    for b in range(cnt.size - 1, -1, -1):
+        if cnt[b] == 0:
+            continue
+        t_hi, e = _two_sum(c_hi, sm[b])
+        if t_hi + (c_lo + e) >= target:
+            return b, c_hi, c_lo, k
+        c_hi = t_hi
+        c_lo += e
+        k += cnt[b]
+    return -1, c_hi, c_lo, k
+
+
 @numba.njit(cache=NUMBA_CACHE)
 def _select_threshold(coef, thr2, sh1, sub):
     """Smallest count k of largest squares of coef (float64 (N,)) with sum >= thr2 * total.
@@ -94,20 +113,7 @@ def _select_threshold(coef, thr2, sh1, sub):
     target = thr2 * total
 
     # Scan from the top bucket down to the one where the cumulative sum crosses the target.
-    c_hi = 0.0
-    c_lo = 0.0
-    k = 0
-    b_cross = -1
-    for b in range(nb - 1, -1, -1):
-        if cnt[b] == 0:
-            continue
-        t_hi, e = _two_sum(c_hi, sm[b])
-        if t_hi + (c_lo + e) >= target:
-            b_cross = b
-            break
-        c_hi = t_hi
-        c_lo += e
-        k += cnt[b]
+    b_cross, c_hi, c_lo, k = _scan_down(cnt, sm, 0.0, 0.0, 0, target)
     if b_cross < 0:  # rounding: the float total fell short of the float target
         return n, False, total
 
@@ -129,17 +135,7 @@ def _select_threshold(coef, thr2, sh1, sub):
             d = np.int64((np.float64(buf[i]).view(np.uint64) >> np.uint64(shift)) & mask)
             scnt[d] += 1
             ssm[d] += buf[i]
-        d_cross = -1
-        for d in range(sub_n - 1, -1, -1):
-            if scnt[d] == 0:
-                continue
-            t_hi, e = _two_sum(c_hi, ssm[d])
-            if t_hi + (c_lo + e) >= target:
-                d_cross = d
-                break
-            c_hi = t_hi
-            c_lo += e
-            k += scnt[d]
+        d_cross, c_hi, c_lo, k = _scan_down(scnt, ssm, c_hi, c_lo, k, target)
         if d_cross < 0:
             return n, False, total
         nbuf = np.empty(scnt[d_cross])
