@@ -16,7 +16,7 @@ from imstats.stats import _pmi_density as density
 from imstats.stats import _pmi_features as features
 from imstats.stats import _pmi_spectral as spectral
 from imstats.stats import edges
-from imstats.stats._pmi_joint import joint_pmi_weights
+from imstats.stats._pmi_joint import joint_pmi_weights, pmi_weights
 from tests import naive_edges as naive
 
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
@@ -670,7 +670,7 @@ def test_affinity_equals_plain_loop_on_tiny_image():
     marg = density.GridKDE(np.concatenate([xs[:, :3], xs[:, 3:]]), 0.2, (0, 1, 2))
     dys, dxs = density.half_disk_offsets(3)
     wh = np.ones((42, dys.size))
-    density.pmi_weights(feats, joint, marg, dys, dxs, rho=1.25, reg=100.0, out=wh)
+    pmi_weights(feats, joint, marg, dys, dxs, rho=1.25, reg=100.0, out=wh)
     ours = density.affinity_matrix(wh, (6, 7), dys, dxs).toarray()
     ref = naive.affinity(feats, xs, 0.2, 3, 1.25, 100.0)
     # float32 kernel sums (_pmi_joint: relative error of a weight below 1e-4; the marginals,

@@ -3,7 +3,7 @@
 The Epanechnikov product kernel has compact support (|x_d - X_id| < h in every dimension),
 so the density is evaluated exactly by visiting only the samples in the neighbouring cells
 of a grid hash over a few of the dimensions, then checking every dimension exactly. The
-joint density at the ~40 pixel pairs per pixel is in ``_pmi_joint`` (float32 sums).
+PMI weights of the ~40 pixel pairs per pixel are in ``_pmi_joint`` (float32 sums).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from imstats._config import NUMBA_CACHE
-from imstats.stats._pmi_joint import _k, joint_pmi_weights
-from imstats.stats._pmi_joint import _range as _cell_range
 
 # Reassociation lets LLVM vectorise the kernel sums (4 partial sums); results differ from
 # the sequential sum only by rounding.
@@ -160,6 +158,20 @@ def _grid_build(xs, hash_dims, cell, nc):
         for j in range(d):
             out[j, p] = xs[i, j]
     return out, starts
+
+
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def _cell_range(v, h, cell, nc):
+    """First and last grid cell (clamped to 0..nc-1) overlapping [v - h, v + h]."""
+    a = int(math.floor((v - h) / cell))
+    b = int(math.floor((v + h) / cell))
+    return min(max(a, 0), nc - 1), min(max(b, 0), nc - 1)
+
+
+@numba.njit(cache=NUMBA_CACHE, inline="always")
+def _k(v):
+    """Unnormalised Epanechnikov kernel of a scaled distance: max(0, 1 - v^2)."""
+    return max(0.0, 1.0 - v * v)
 
 
 @numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
@@ -549,36 +561,6 @@ def fit_density(
         np.concatenate([xs[:, :c], xs[:, c:]], axis=0), bandwidth, hash_dims=(0, 1, 2), cell_div=2
     )
     return joint, marg
-
-
-def pmi_weights(
-    feats: np.ndarray,
-    joint: GridKDE,
-    marg: GridKDE,
-    dys: np.ndarray,
-    dxs: np.ndarray,
-    *,
-    rho: float,
-    reg: float,
-    out: np.ndarray,
-) -> np.ndarray:
-    """Multiply ``out`` (h*w x n_off) in place by ``w = exp(PMI)`` for every pixel pair.
-
-    ``joint = reg + p([a, b]) / 2``, ``product = p1(a) p1(b) + reg``,
-    ``PMI = log(joint^rho / product)``. The joint is evaluated at ``[a, b]`` after the
-    ordering quirk (first channels swapped where ``a_1 < b_1``); the marginals at the
-    pixels' own features ``a`` and ``b``, as the original's reference affinity shows
-    (mean log w 5.42 vs 5.41 of the reference; with swapped marginals 5.90).
-    The joint sums run in float32 (``_pmi_joint``): a weight is within 1e-4 (typically
-    1e-6) of the float64 value, far inside the method's seed-to-seed spread.
-    """
-    if joint.d != 2 * feats.shape[2] or joint.d != 6:
-        raise ValueError(f"the joint density must be 6-D for 3-channel features; got {joint.d}-D.")
-    f = np.ascontiguousarray(feats, dtype=np.float64)
-    marg_pixel = marg(f.reshape(-1, f.shape[2]))
-    return joint_pmi_weights(
-        f, joint.unique, joint.h, joint.scale, marg_pixel, dys, dxs, rho=rho, reg=reg, out=out
-    )
 
 
 def affinity_matrix(wh: np.ndarray, shape: tuple[int, int], dys, dxs) -> sp.csr_matrix:

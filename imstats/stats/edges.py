@@ -20,6 +20,7 @@ from imstats._validation import check_image, to_rgb_u8
 from imstats.registry import register
 from imstats.stats import _pmi_density as density
 from imstats.stats import _pmi_features as features
+from imstats.stats import _pmi_joint as pmi
 from imstats.stats import _pmi_spectral as spectral
 
 MIN_SIDE = 15  # half resolution >= 8 x 8, so two 2x decimations leave >= 2 x 2 nodes
@@ -231,7 +232,7 @@ def _edge_map(
         ta = clock()
         joint, marg = density.fit_density(feats, rng, n_samples=n_samples, bandwidth=bandwidth)
         tb = clock()
-        density.pmi_weights(feats, joint, marg, dys, dxs, rho=rho, reg=reg, out=wh)
+        pmi.pmi_weights(feats, joint, marg, dys, dxs, rho=rho, reg=reg, out=wh)
         t_fit += tb - ta
         t_pmi += clock() - tb
     tc = clock()
