@@ -161,10 +161,10 @@ def _grid_build(xs, hash_dims, cell, nc):
 
 
 @numba.njit(cache=NUMBA_CACHE, inline="always")
-def _cell_range(v, h, cell, nc):
-    """First and last grid cell (clamped to 0..nc-1) overlapping [v - h, v + h]."""
-    a = int(math.floor((v - h) / cell))
-    b = int(math.floor((v + h) / cell))
+def _box_cells(lo, hi, h, cell, nc):
+    """First and last grid cell (clamped to 0..nc-1) overlapping [lo - h, hi + h]."""
+    a = int(math.floor((lo - h) / cell))
+    b = int(math.floor((hi + h) / cell))
     return min(max(a, 0), nc - 1), min(max(b, 0), nc - 1)
 
 
@@ -183,9 +183,9 @@ def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
     Exact: candidates from the neighbouring cells, every dimension checked (branch-free).
     """
     h = 1.0 / inv_h
-    lo0, hi0 = _cell_range(q[hd[0]], h, cell, nc)
-    lo1, hi1 = _cell_range(q[hd[1]], h, cell, nc)
-    lo2, hi2 = _cell_range(q[hd[2]], h, cell, nc)
+    lo0, hi0 = _box_cells(q[hd[0]], q[hd[0]], h, cell, nc)
+    lo1, hi1 = _box_cells(q[hd[1]], q[hd[1]], h, cell, nc)
+    lo2, hi2 = _box_cells(q[hd[2]], q[hd[2]], h, cell, nc)
     q0, q1, q2, q3, q4, q5 = q[0], q[1], q[2], q[3], q[4], q[5]
     x0, x1, x2, x3, x4, x5, wt = xt[0], xt[1], xt[2], xt[3], xt[4], xt[5], xt[6]
     total = 0.0
@@ -249,14 +249,6 @@ def _cell_order(queries, qcell):
         order[pos[keys[i]]] = i
         pos[keys[i]] += 1
     return order, keys
-
-
-@numba.njit(cache=NUMBA_CACHE, inline="always")
-def _box_cells(lo, hi, h, cell, nc):
-    """First and last grid cell (clamped to 0..nc-1) overlapping [lo - h, hi + h]."""
-    a = int(math.floor((lo - h) / cell))
-    b = int(math.floor((hi + h) / cell))
-    return min(max(a, 0), nc - 1), min(max(b, 0), nc - 1)
 
 
 @numba.njit(cache=NUMBA_CACHE)

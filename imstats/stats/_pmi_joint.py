@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from imstats._config import NUMBA_CACHE
-from imstats.stats._pmi_density import GridKDE, _cell_range, _grid_build
+from imstats.stats._pmi_density import GridKDE, _box_cells, _grid_build
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 GRID_CELL_DIV = 2  # the samples' grid over their a-side: cells of h / 2
@@ -50,9 +50,9 @@ def _cell_candidates(xt, starts, cell, nc, cen, half, inv_h, ybw, nyb, idx, cand
     y0, y1, y2 (minus 0.5, units of h), weight], ordered by bins of width ybw over y0;
     ybins (nyb + 1,) gets the bin starts. idx (n,) is scratch. Returns the count.
     """
-    lo0, hi0 = _cell_range(cen[0], half, cell, nc)
-    lo1, hi1 = _cell_range(cen[1], half, cell, nc)
-    lo2, hi2 = _cell_range(cen[2], half, cell, nc)
+    lo0, hi0 = _box_cells(cen[0], cen[0], half, cell, nc)
+    lo1, hi1 = _box_cells(cen[1], cen[1], half, cell, nc)
+    lo2, hi2 = _box_cells(cen[2], cen[2], half, cell, nc)
     xa, xb, xc, ua = xt[0], xt[1], xt[2], xt[3]
     l0, l1, l2 = cen[0] - half, cen[1] - half, cen[2] - half
     u0, u1, u2 = cen[0] + half, cen[1] + half, cen[2] + half
