@@ -227,3 +227,31 @@ def decimate(a, shape, n_decimations):
         bs.append(b)
         h, w = h // 2, w // 2
     return a, bs
+
+
+def zca_whiten(x: np.ndarray) -> np.ndarray:
+    """METHOD.md step 7's whitening as written: centre the columns of x (n x k), map by
+    ``V diag(1/sqrt(e)) V^T`` of ``C = Xc^T Xc / n`` (directions with ``e <= 1e-14 max e``
+    left out), divide by the overall RMS."""
+    xc = x - x.mean(axis=0)
+    cov = xc.T @ xc / xc.shape[0]
+    e, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    good = e > e.max() * 1e-14
+    inv = np.zeros_like(e)
+    inv[good] = 1.0 / np.sqrt(e[good])
+    xw = xc @ ((v * inv) @ v.T)
+    return xw / math.sqrt(np.mean(xw**2))
+
+
+def scaled_vectors(vals: np.ndarray, ev: np.ndarray, bs: list) -> tuple[np.ndarray, np.ndarray]:
+    """Step 7 after the eigensolver, as written: drop the constant vector, back-project
+    (``B1 B2 ... ev``), ZCA-whiten, min-max scale each vector, divide by sqrt(lambda).
+
+    Returns the (n, k - 1) vectors and their eigenvalues.
+    """
+    ev, vals = ev[:, 1:], vals[1:]
+    for b in reversed(bs):
+        ev = b @ ev
+    xw = zca_whiten(np.asarray(ev))
+    lo = xw.min(axis=0)
+    return (xw - lo) / (xw.max(axis=0) - lo) / np.sqrt(vals), vals

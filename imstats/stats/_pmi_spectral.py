@@ -939,29 +939,6 @@ def _whitening_map(cov: np.ndarray) -> np.ndarray:
     return (v * inv[None, :]) @ v.T
 
 
-def zca_whiten(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
-    """ZCA-whiten the columns of ``x`` (n x k), then divide by the overall RMS.
-
-    Centre, ``C = Xc^T Xc / n``, map ``V diag(1/sqrt(e)) V^T``; directions with a
-    non-positive variance are left out of the map (they carry no signal). With
-    ``overwrite=True`` ``x`` is centred in place. This is METHOD.md's whitening as written;
-    ``spectral_vectors`` computes the same vectors after its min-max scaling without the
-    centring and RMS passes (tests check the two agree).
-    """
-    if overwrite:  # centre in place: one extra n x k array instead of two
-        xc = x
-        xc -= x.mean(axis=0)
-    else:
-        xc = x - x.mean(axis=0)
-    xw = xc @ _whitening_map((xc.T @ xc) / xc.shape[0])
-    del xc
-    flat = xw.reshape(-1)  # mean square as one dot product: no n x k temporary
-    rms = math.sqrt(float(np.dot(flat, flat)) / flat.size) if xw.size else 0.0
-    if rms > 0:
-        xw /= rms
-    return xw
-
-
 def scaled_vectors(
     vals: np.ndarray, ev: np.ndarray, bs: list[sp.csr_matrix], shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
