@@ -751,7 +751,11 @@ def symmetric_diagonals(
 
 
 def _chebyshev_top_eigs(
-    norm_a: sp.csr_matrix, k: int, cut: float, floor: float
+    norm_a: sp.csr_matrix,
+    k: int,
+    cut: float,
+    floor: float,
+    diagonals: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The ``k`` largest eigenpairs of ``norm_a`` by Lanczos on a Chebyshev filter of it.
 
@@ -761,12 +765,12 @@ def _chebyshev_top_eigs(
     ``p(norm_a)`` exceeds 1, they belong to the ``k`` largest eigenvalues of ``norm_a``
     (same eigenvectors, same order) and ``theta = y^{-1}(cosh(acosh(mu) / d))``. Returns
     None when fewer than ``k`` eigenvalues lie above ``cut`` (the caller lowers it).
+    ``diagonals``: ``symmetric_diagonals(norm_a)``, used for the products when not None.
     """
     n = norm_a.shape[0]
     alpha = 2.0 / (cut - floor)
     beta = -(cut + floor) / (cut - floor)
     degree = CHEB_DEGREE if n <= CHEB_HIGH_DEGREE_NODES else CHEB_HIGH_DEGREE
-    diagonals = symmetric_diagonals(norm_a)
 
     if diagonals is not None:  # the grid-local matrices of DNCuts: diagonal storage
         offsets, data = diagonals
@@ -857,11 +861,12 @@ def generalized_ncuts(
     if solver == "filtered":
         floor = -0.01 if psd else -1.0  # spectrum of norm_a: [0, 1] (psd) or [-1, 1]
         kappa = FILTER_KAPPA
+        diagonals = symmetric_diagonals(norm_a)  # once, for every cut-off tried
         while True:
             cut = 1.0 - kappa / n
             if cut - floor < 0.4 * (1.0 - floor):  # too little left to damp: plain Lanczos
                 break
-            res = _chebyshev_top_eigs(norm_a, k, cut, floor)
+            res = _chebyshev_top_eigs(norm_a, k, cut, floor, diagonals)
             if res is not None:
                 theta, us = res
                 return 1.0 - theta, us * dm[:, None]
