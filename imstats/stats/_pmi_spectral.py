@@ -24,6 +24,7 @@ EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation d
 # up to this many decimated nodes LAPACK is as fast as Lanczos (one core: 576 nodes 45 ms
 # either way; 1024 nodes dense 186 ms, ARPACK 137 ms)
 DENSE_EIG_MAX_NODES = 800
+EIG_SOLVERS = ("auto", "dense", "sparse", "filtered")
 # Chebyshev-filtered Lanczos ("filtered" solver): the first cut-off is 1 - FILTER_KAPPA / n.
 # n * lambda_100 of decimated PMI affinities is 330 to 810 on the images measured (sample
 # images 192 x 192 to 1024 x 768; grass and gravel highest), so 1000 keeps the 100 wanted
@@ -808,6 +809,13 @@ def _chebyshev_top_eigs(
     return theta[order], us[:, order]
 
 
+def _check_solver(name: str, solver: object) -> None:
+    """ValueError naming ``name`` unless ``solver`` is one of EIG_SOLVERS."""
+    if solver not in EIG_SOLVERS:
+        names = ", ".join(repr(v) for v in EIG_SOLVERS[:-1]) + f" or {EIG_SOLVERS[-1]!r}"
+        raise ValueError(f"{name} must be {names}; got {solver!r}.")
+
+
 def generalized_ncuts(
     a: sp.spmatrix, n_eigs: int, *, solver: str = "auto", psd: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -838,8 +846,7 @@ def generalized_ncuts(
     """
     n = a.shape[0]
     k = min(n_eigs, n)
-    if solver not in ("auto", "dense", "sparse", "filtered"):
-        raise ValueError(f"solver must be 'auto', 'dense', 'sparse' or 'filtered'; got {solver!r}.")
+    _check_solver("solver", solver)
     deg = np.asarray(a.sum(axis=1)).ravel()
     if solver == "auto":
         solver = "dense" if n <= DENSE_EIG_MAX_NODES else "filtered"

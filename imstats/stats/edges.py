@@ -171,10 +171,7 @@ def edge_map(
         sigma,
         var_radius,
     )
-    if eig_solver not in ("auto", "dense", "sparse", "filtered"):
-        raise ValueError(
-            f"eig_solver must be 'auto', 'dense', 'sparse' or 'filtered'; got {eig_solver!r}."
-        )
+    spectral._check_solver("eig_solver", eig_solver)
     h0, w0 = arr.shape[:2]
     if n_decimations > 2 and min(h0, w0) < 4 * 2**n_decimations:
         raise ValueError(
