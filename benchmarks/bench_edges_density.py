@@ -20,22 +20,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._timing import median_ms  # noqa: E402
+
 JOINT_STEP = 16  # the joint reference (cKDTree, 6-D) runs on every 16th pixel's pairs
-
-
-def _median_ms(func, repeats: int) -> float:
-    func()  # JIT warm-up and caches
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def _kdtree_kde(samples: np.ndarray, counts: np.ndarray, queries: np.ndarray, h: float):
@@ -96,7 +87,7 @@ def _bench_size(w: int, h: int, repeats: int) -> None:
         ("var_features", lambda: features.var_features(rgb)),
         ("fit_density (both sets)", fit_both),
     ):
-        print(f"{size:>9} {label:<26}{_median_ms(func, repeats):9.1f}")
+        print(f"{size:>9} {label:<26}{median_ms(func, repeats=repeats)[0]:9.1f}")
     for name, f in zip(("color", "var"), feat_sets, strict=True):
         _, marg = density.fit_density(f, np.random.default_rng(1), n_samples=5000, bandwidth=0.05)
         q = np.ascontiguousarray(f).reshape(-1, 3)
@@ -107,7 +98,7 @@ def _bench_size(w: int, h: int, repeats: int) -> None:
             (f"marginal {name} (float32)", False),
             (f"marginal {name} (exact)", True),
         ):
-            ms = _median_ms(lambda marg=marg, q=q, exact=exact: marg(q, exact=exact), repeats)
+            ms, _ = median_ms(marg, q, exact=exact, repeats=repeats)
             rel = np.max(np.abs(marg(q[::8], exact=exact) - ref) / np.maximum(ref, 1e-300))
             print(f"{size:>9} {label:<26}{ms:9.1f}{t_ref:9.1f}{t_ref / ms:7.1f}{rel:14.1e}")
     dys, dxs = density.half_disk_offsets(5)
@@ -128,13 +119,13 @@ def _bench_size(w: int, h: int, repeats: int) -> None:
             args = (fc, joint.unique, joint.h, joint.scale, mp, dys, dxs)
             return joint_pmi_weights(*args, rho=1.25, reg=100.0, out=out)
 
-        ms = _median_ms(ours, repeats)
+        ms, _ = median_ms(ours, repeats=repeats)
         rel = np.max(np.abs(ours()[pixels[rows], offs] / ref - 1.0))
         label = f"joint PMI weights {name}"
         print(f"{size:>9} {label:<26}{ms:9.1f}{t_ref:9.1f}{t_ref / ms:7.1f}{rel:14.1e}")
     shape = feat_sets[0].shape[:2]
     wh = np.random.default_rng(0).random((shape[0] * shape[1], dys.size)) + 0.5
-    ms = _median_ms(lambda: density.affinity_matrix(wh, shape, dys, dxs), repeats)
+    ms, _ = median_ms(density.affinity_matrix, wh, shape, dys, dxs, repeats=repeats)
     print(f"{size:>9} {'affinity_matrix (CSR)':<26}{ms:9.1f}")
 
 

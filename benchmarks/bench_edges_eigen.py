@@ -22,12 +22,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from benchmarks._timing import median_ms  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_edges_spectral import SIZES, pipeline_affinity  # noqa: E402
@@ -47,16 +48,6 @@ def previous_filtered(a):
         return spectral.generalized_ncuts(a, N_EIGS, solver="filtered", psd=True)
     finally:
         spectral.DIA_MIN_FILL, spectral.CHEB_HIGH_DEGREE = saved
-
-
-def _time(repeats, fn, *args, **kwargs):
-    out = fn(*args, **kwargs)
-    ts = []
-    for _ in range(repeats):
-        t = time.process_time()
-        out = fn(*args, **kwargs)
-        ts.append(time.process_time() - t)
-    return 1000 * statistics.median(ts), out
 
 
 def _diffs(vals, vecs, vals_d, vecs_d):
@@ -82,11 +73,12 @@ def main() -> None:
         w_aff, shape = pipeline_affinity(w, h)
         a, _, _ = spectral.dncuts_decimate(w_aff, shape, 2)
         del w_aff
-        t_ours, (vals, vecs) = _time(
-            args.repeats, spectral.generalized_ncuts, a, N_EIGS, solver="auto", psd=True
+        run = dict(repeats=args.repeats, clock=time.process_time)
+        t_ours, (vals, vecs) = median_ms(
+            spectral.generalized_ncuts, a, N_EIGS, solver="auto", psd=True, **run
         )
-        t_prev, (vals_p, vecs_p) = _time(args.repeats, previous_filtered, a)
-        t_sp, _ = _time(args.repeats, spectral.generalized_ncuts, a, N_EIGS, solver="sparse")
+        t_prev, (vals_p, vecs_p) = median_ms(previous_filtered, a, **run)
+        t_sp, _ = median_ms(spectral.generalized_ncuts, a, N_EIGS, solver="sparse", **run)
         vals_d, vecs_d = spectral.generalized_ncuts(a, N_EIGS, solver="dense")
         dval, dvec = _diffs(vals, vecs, vals_d, vecs_d)
         dval_p, dvec_p = _diffs(vals_p, vecs_p, vals_d, vecs_d)

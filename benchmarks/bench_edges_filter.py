@@ -24,13 +24,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from benchmarks._timing import median_ms  # noqa: E402
 from imstats.stats import _pmi_spectral as spectral  # noqa: E402
 
 SIZES = ((96, 96), (188, 250), (384, 512))
@@ -65,32 +65,17 @@ def general_kernel_edge_map(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray
     return energy.max(axis=0)
 
 
-CLOCK = time.perf_counter
-
-
-def _time(fn, repeats: int, *args, **kwargs) -> tuple[float, np.ndarray]:
-    ts = []
-    out = None
-    for _ in range(repeats):
-        t = CLOCK()
-        out = fn(*args, **kwargs)
-        ts.append(CLOCK() - t)
-    return 1000 * statistics.median(ts), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-large", action="store_true", help="skip the 384x512 map")
     ap.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     args = ap.parse_args()
-    global CLOCK
-    if args.cpu_time:
-        CLOCK = time.process_time
+    clock = time.process_time if args.cpu_time else time.perf_counter
     print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
     print(f"one core; k = {K} random vector images in [0, 1) (timing does not depend on values)")
-    clock = "process CPU time" if args.cpu_time else "wall time"
-    print(f"ms = median of repeats, {clock} (scipy: fewer repeats at the largest size)\n")
+    clock_name = "process CPU time" if args.cpu_time else "wall time"
+    print(f"ms = median of repeats, {clock_name} (scipy: fewer repeats at the largest size)\n")
     filters = spectral.oriented_filters()
     rng = np.random.default_rng(0)
     warm = rng.random((16, 16, 4))
@@ -107,12 +92,12 @@ def main() -> None:
         if args.skip_large and h * w > 100_000:
             continue
         vecs = rng.random((h, w, K))
-        reps = args.repeats
-        t32, e32 = _time(spectral.oriented_edge_map, reps, vecs, filters)
-        t64, e64 = _time(spectral.oriented_edge_map, reps, vecs, filters, dtype=np.float64)
-        tgen, egen = _time(general_kernel_edge_map, reps, vecs, filters)
+        run = dict(repeats=args.repeats, clock=clock, warmup=False)
+        t32, e32 = median_ms(spectral.oriented_edge_map, vecs, filters, **run)
+        t64, e64 = median_ms(spectral.oriented_edge_map, vecs, filters, dtype=np.float64, **run)
+        tgen, egen = median_ms(general_kernel_edge_map, vecs, filters, **run)
         sreps = max(1, args.repeats // 2) if h * w > 100_000 else args.repeats
-        tsc, esc = _time(scipy_edge_map, sreps, vecs, filters)
+        tsc, esc = median_ms(scipy_edge_map, vecs, filters, **{**run, "repeats": sreps})
         scale = esc.max()
         err32 = np.abs(e32 - esc).max() / scale
         err64 = np.abs(e64 - esc).max() / scale

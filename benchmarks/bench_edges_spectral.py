@@ -25,13 +25,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 import argparse  # noqa: E402
 import inspect  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
+from benchmarks._timing import median_ms  # noqa: E402
 from imstats.stats import _pmi_spectral as spectral  # noqa: E402
 from imstats.stats import edges  # noqa: E402
 from tests import naive_edges  # noqa: E402
@@ -80,16 +80,6 @@ def reference_eigen(a):
     return spectral.generalized_ncuts(a, 100, solver=solver)
 
 
-def _time(clock, repeats, fn, *args, **kwargs):
-    out = fn(*args, **kwargs)
-    ts = []
-    for _ in range(repeats):
-        t = clock()
-        out = fn(*args, **kwargs)
-        ts.append(clock() - t)
-    return 1000 * statistics.median(ts), out
-
-
 def _vector_difference(ours, ref, vals):
     """Max abs difference of the scaled vectors, each up to sign (v <-> 1/sqrt(l) - v)."""
     ours = ours.reshape(ref.shape)
@@ -120,13 +110,13 @@ def main() -> None:
         if args.skip_large and w * h > 600_000:
             continue
         w_aff, shape = pipeline_affinity(w, h)
-        run = (clock, args.repeats)
-        t_dec, (a, bs, _) = _time(*run, spectral.dncuts_decimate, w_aff, shape, 2)
-        r_dec, (a_ref, bs_ref) = _time(*run, naive_edges.decimate, w_aff, shape, 2)
-        t_eig, (vals, ev) = _time(*run, spectral.generalized_ncuts, a, 100, psd=True)
-        r_eig, (vals_r, ev_r) = _time(*run, reference_eigen, a_ref)
-        t_bp, (ours, _) = _time(*run, spectral.scaled_vectors, vals, ev, bs, shape)
-        r_bp, (ref, _) = _time(*run, naive_edges.scaled_vectors, vals_r, ev_r, bs_ref)
+        run = dict(repeats=args.repeats, clock=clock)
+        t_dec, (a, bs, _) = median_ms(spectral.dncuts_decimate, w_aff, shape, 2, **run)
+        r_dec, (a_ref, bs_ref) = median_ms(naive_edges.decimate, w_aff, shape, 2, **run)
+        t_eig, (vals, ev) = median_ms(spectral.generalized_ncuts, a, 100, psd=True, **run)
+        r_eig, (vals_r, ev_r) = median_ms(reference_eigen, a_ref, **run)
+        t_bp, (ours, _) = median_ms(spectral.scaled_vectors, vals, ev, bs, shape, **run)
+        r_bp, (ref, _) = median_ms(naive_edges.scaled_vectors, vals_r, ev_r, bs_ref, **run)
         diff = _vector_difference(ours, ref, vals_r)
         ours_t = [t_dec, t_eig, t_bp]
         ref_t = [r_dec, r_eig, r_bp]
