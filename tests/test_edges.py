@@ -379,7 +379,7 @@ def test_decimation_equals_definition_on_local_grids(h, w, radius, seed):
     got = spectral.dncuts_decimate(a, (h, w), n_dec)
     _assert_same_decimation(got, naive.decimate(a, (h, w), n_dec))
     assert abs(got[0] - got[0].T).max() == 0.0  # the kernel's product is symmetric exactly
-    assert got[2] == ((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2)
+    assert got[2] == (((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2))
 
 
 def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
