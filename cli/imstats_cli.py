@@ -56,6 +56,20 @@ def main() -> None:
 )
 @click.option("--keep-shards", is_flag=True, help="Keep <out>.shards/ after writing --out.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run on Dask instead of the local pool: tcp://host:port, a scheduler file "
+    "(dask scheduler --scheduler-file F), or local / local:N for an embedded cluster of N "
+    "worker processes. The root must be readable at the same path on every worker.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the Dask scheduler and its workers before failing.",
+)
 def compute(
     dataset: str,
     root: str | None,
@@ -72,8 +86,17 @@ def compute(
     force: bool,
     keep_shards: bool,
     progress: bool,
+    scheduler: str | None,
+    timeout: float,
 ) -> None:
-    """Compute statistics for every image of DATASET into one Parquet table."""
+    """Compute statistics for every image of DATASET into one Parquet table.
+
+    \b
+    Examples:
+      imstats compute sample --out sample.parquet
+      imstats compute imagenet --root /data/ILSVRC2012 --out in.parquet --scheduler sched.json
+    """
+    from imstats.cluster import SchedulerError
     from imstats.dataset import DatasetNotFoundError
     from imstats.engine import RunMismatchError
     from imstats.engine import compute as run
@@ -95,11 +118,13 @@ def compute(
             force=force,
             keep_shards=keep_shards,
             progress=progress,
+            scheduler=scheduler,
+            timeout=timeout,
         )
     except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         raise click.UsageError(str(msg)) from None
-    except RunMismatchError as exc:
+    except (RunMismatchError, SchedulerError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(str(path))
 

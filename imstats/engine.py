@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata as importlib_metadata
 from itertools import islice
 from pathlib import Path
@@ -349,19 +351,20 @@ def _exc(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def compute_shard(
+def shard_table(
     reader_spec: dict[str, Any],
     refs: Sequence[ExampleRef],
     stat_specs: list[dict[str, Any]],
-    out_path: str | os.PathLike[str],
     run: dict[str, Any],
     shard_index: int = 0,
-) -> int:
-    """Compute one shard and write it to ``out_path`` (temporary name, then rename).
+) -> pa.Table:
+    """Compute one shard's rows as an Arrow table carrying the run and shard metadata.
 
     The unit of work of the engine: pure given its arguments (the reader is rebuilt from
-    ``reader_spec``), so any executor can run it. ``run`` is the run description written
-    into the shard's metadata (used to check a resumed run). Returns the number of rows.
+    ``reader_spec``), so any executor can run it, in this process, a local worker process
+    or a Dask worker. ``run`` is the run description written into the table's metadata
+    (used to check a resumed run). The driver writes the table with :func:`write_shard`,
+    so workers need no access to the output folder.
     """
     reader = _cached_reader(reader_spec)
     schema = output_schema(reader, stat_specs)
@@ -375,12 +378,28 @@ def compute_shard(
     schema = schema.with_metadata(
         {META_KEY: json.dumps(run, sort_keys=True), SHARD_KEY: json.dumps(shard_meta)}
     )
-    table = pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_shard(table: pa.Table, out_path: str | os.PathLike[str]) -> int:
+    """Write a shard table to ``out_path`` (temporary name, then rename); the row count."""
     out_path = Path(out_path)
     tmp = out_path.with_name(f"{out_path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     os.replace(tmp, out_path)
-    return len(rows)
+    return table.num_rows
+
+
+def compute_shard(
+    reader_spec: dict[str, Any],
+    refs: Sequence[ExampleRef],
+    stat_specs: list[dict[str, Any]],
+    out_path: str | os.PathLike[str],
+    run: dict[str, Any],
+    shard_index: int = 0,
+) -> int:
+    """:func:`shard_table` written to ``out_path`` by :func:`write_shard`; the row count."""
+    return write_shard(shard_table(reader_spec, refs, stat_specs, run, shard_index), out_path)
 
 
 def worker_initializer() -> None:
@@ -436,7 +455,7 @@ class _Progress:
 
 
 # --------------------------------------------------------------------------------------
-# the run
+# the run: plan, dispatch, merge
 # --------------------------------------------------------------------------------------
 def _shard_is_done(path: Path, run_key: str, refs: Sequence[ExampleRef], force: bool) -> bool:
     """Whether ``path`` is a completed shard of this run for exactly ``refs``."""
@@ -460,6 +479,155 @@ def _shard_is_done(path: Path, run_key: str, refs: Sequence[ExampleRef], force: 
     )
 
 
+@dataclass
+class RunPlan:
+    """Everything a run needs before any statistic is computed (see :func:`plan`).
+
+    ``shards[i]`` are the examples of shard ``i`` (reader order, ``shard_size`` each),
+    written to ``paths[i]``; ``todo`` lists the shards still to compute (the others are
+    finished shards of this same run, kept from an interrupted one). ``complete`` is True
+    when ``out`` already holds this run's finished table.
+    """
+
+    reader: Reader
+    reader_spec: dict[str, Any]
+    stat_specs: list[dict[str, Any]]
+    schema: pa.Schema
+    run: dict[str, Any]
+    run_key: str
+    meta: dict[str, Any]
+    out: Path
+    shard_dir: Path
+    shards: list[list[ExampleRef]] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    todo: list[int] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def n_examples(self) -> int:
+        return sum(len(s) for s in self.shards)
+
+    @property
+    def n_done(self) -> int:
+        """Examples in shards that are already written."""
+        return self.n_examples - sum(len(self.shards[i]) for i in self.todo)
+
+    @property
+    def stat_names(self) -> list[str]:
+        return [s["name"] for s in self.stat_specs]
+
+    def task(self, i: int) -> tuple[Any, ...]:
+        """The arguments of :func:`shard_table` for shard ``i``."""
+        return (self.reader_spec, self.shards[i], self.stat_specs, self.run, i)
+
+
+def plan(
+    dataset: str | Reader,
+    *,
+    out: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    stats: Sequence[str] | str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    resize: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    params: dict[str, Any] | None = None,
+    seed: int | None = 0,
+    reader_options: dict[str, Any] | None = None,
+    force: bool = False,
+) -> RunPlan:
+    """Validate a run, list its examples, cut them into shards and find what is left to do.
+
+    Arguments as in :func:`compute`. Creates ``<out>.shards/`` (removing leftover
+    temporary files of a killed run) unless ``out`` is already complete.
+    """
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1; got {shard_size}")
+    if resize is not None and resize < 0:
+        raise ValueError(f"resize must be a side length in pixels (0 = native size); got {resize}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0; got {limit}")
+    reader = (
+        dataset
+        if isinstance(dataset, Reader)
+        else get_reader(dataset, root, **(reader_options or {}))
+    )
+    if resize is None:
+        resize = reader.default_resize
+    resize = resize or None  # 0 -> native size
+    stat_specs = resolve_stats(stats, params, seed)
+    schema = output_schema(reader, stat_specs)
+    spec = reader.spec()
+    if spec["root"] is not None:
+        spec["root"] = os.path.abspath(spec["root"])
+    run = {
+        "reader_spec": spec,
+        "statistics": stat_specs,
+        "resize": resize,
+        "split": split,
+        "shard_size": shard_size,
+        "imstats_version": __version__,
+    }
+    run_key = json.dumps(run, sort_keys=True)
+    out = Path(out)
+    describe = reader.describe()
+    meta = {
+        **run,
+        "dataset": reader.name,
+        "reader": describe["reader"],
+        "multilabel": describe["multilabel"],
+        "classes": describe["classes"],
+        "limit": limit,
+        "seed": seed,
+        "versions": _versions(),
+    }
+    p = RunPlan(reader, spec, stat_specs, schema, run, run_key, meta, out, Path(f"{out}.shards"))
+    if out.exists():
+        old = (pq.read_schema(out).metadata or {}).get(META_KEY)
+        if old is not None:
+            prev = json.loads(old)
+            if prev.get("run_key") == run_key and prev.get("limit") == limit and not force:
+                p.complete = True
+                return p
+        if not force:
+            raise RunMismatchError(
+                f"{out} already exists and was written by a different run (or is not an "
+                f"imstats table); choose another --out, delete it, or pass --force."
+            )
+    refs = list(islice(reader.examples(split), limit))
+    p.shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
+    p.shard_dir.mkdir(parents=True, exist_ok=True)
+    for stale in p.shard_dir.glob("*.tmp-*"):
+        stale.unlink()
+    p.paths = [p.shard_dir / f"shard-{i:06d}.parquet" for i in range(len(p.shards))]
+    p.todo = [
+        i
+        for i, path in enumerate(p.paths)
+        if not (path.exists() and _shard_is_done(path, run_key, p.shards[i], force))
+    ]
+    return p
+
+
+def merge(p: RunPlan) -> tuple[int, int]:
+    """Concatenate the shards of ``p`` in order into ``p.out`` (temporary name, then rename).
+
+    Returns (rows, rows with an error). One shard is in memory at a time.
+    """
+    n_rows = n_err = 0
+    for path in p.paths:
+        t = pq.read_table(path, columns=["error"])
+        n_rows += t.num_rows
+        n_err += t.num_rows - t.column("error").null_count
+    full_meta = {**p.meta, "run_key": p.run_key, "n_rows": n_rows, "n_errors": n_err}
+    final_schema = p.schema.with_metadata({META_KEY: json.dumps(full_meta, sort_keys=True)})
+    tmp = p.out.with_name(f"{p.out.name}.tmp-{os.getpid()}")
+    with pq.ParquetWriter(tmp, final_schema) as w:
+        for path in p.paths:
+            w.write_table(pq.read_table(path).replace_schema_metadata(final_schema.metadata))
+    os.replace(tmp, p.out)
+    return n_rows, n_err
+
+
 def compute(
     dataset: str | Reader,
     *,
@@ -479,6 +647,8 @@ def compute(
     progress: bool = True,
     on_shard: Callable[[int, int], None] | None = None,
     executor: cf.Executor | None = None,
+    scheduler: Any = None,
+    timeout: float = 30.0,
 ) -> Path | pa.Table:
     """Compute statistics for every example of a dataset into one Parquet table.
 
@@ -503,7 +673,8 @@ def compute(
         (METHOD.md: 128 for ``imagenet``, native size for every other dataset); 0 means
         native size. ``width`` and ``height`` stay the native size.
     workers : int or None, default 1
-        Worker processes; 1 runs in this process, None or 0 uses every CPU.
+        Worker processes; 1 runs in this process, None or 0 uses every CPU. Ignored with
+        ``scheduler`` (the cluster's workers do the work).
     shard_size : int, default 256
         Examples per shard (the unit of work, of resume and of memory use).
     params : dict, optional
@@ -522,12 +693,23 @@ def compute(
     progress : bool, default True
         A progress bar on a terminal, plain log lines on stderr otherwise.
     on_shard : callable, optional
-        ``on_shard(shard_index, n_rows)`` after each shard completes (monitoring, tests).
+        ``on_shard(shard_index, n_rows)`` after each shard is written (monitoring, tests).
     executor : concurrent.futures.Executor, optional
         Run the shards on this executor (kept open) instead of a new local process pool;
         ``workers`` then only sets how many shards are queued. Anything with
         ``submit`` works, e.g. a pool made with ``initializer=worker_initializer`` and
-        reused across runs, or a distributed engine's executor.
+        reused across runs.
+    scheduler : str or distributed.Client, optional
+        Run the shards on a Dask cluster: ``"local"`` / ``"local:N"`` (an embedded
+        cluster of N single-threaded worker processes), ``"tcp://host:port"``, the path
+        of a scheduler file (``dask scheduler --scheduler-file F``), or a Client. The
+        dataset root must be readable at the same path on every worker (checked first);
+        workers return each shard as an Arrow table and this process writes it, so the
+        output folder need not be shared. Needs ``pip install "imstats-agreement[dask]"``.
+    timeout : float, default 30
+        Seconds to wait for the scheduler and its first worker, and for a worker to come
+        back when every worker has left during the run, before a
+        :class:`~imstats.cluster.SchedulerError`.
 
     Returns
     -------
@@ -542,6 +724,8 @@ def compute(
         No dataset root found (the message lists every place looked).
     RunMismatchError
         ``out`` or its shards exist from a run with other settings and ``force`` is False.
+    imstats.cluster.SchedulerError
+        The scheduler cannot be reached, has no workers, or a worker cannot read the root.
 
     Examples
     --------
@@ -550,144 +734,112 @@ def compute(
     >>> t.num_rows, t.column_names[:3]
     (8, ['id', 'split', 'label'])
     """
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1; got {shard_size}")
-    if resize is not None and resize < 0:
-        raise ValueError(f"resize must be a side length in pixels (0 = native size); got {resize}")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0; got {limit}")
     if not workers:
         workers = os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be >= 1 (or 0/None for every CPU); got {workers}")
-    reader = (
-        dataset
-        if isinstance(dataset, Reader)
-        else get_reader(dataset, root, **(reader_options or {}))
-    )
-    if resize is None:
-        resize = reader.default_resize
-    resize = resize or None  # 0 -> native size
-    stat_specs = resolve_stats(stats, params, seed)
-    schema = output_schema(reader, stat_specs)
-    spec = reader.spec()
-    if spec["root"] is not None:
-        spec["root"] = os.path.abspath(spec["root"])
-    run = {
-        "reader_spec": spec,
-        "statistics": stat_specs,
-        "resize": resize,
-        "split": split,
-        "shard_size": shard_size,
-        "imstats_version": __version__,
-    }
-    run_key = json.dumps(run, sort_keys=True)
+    if scheduler is not None and executor is not None:
+        raise ValueError("give either scheduler= or executor=, not both")
+    if scheduler is not None:
+        from imstats.cluster import parse_local, require_distributed
 
+        require_distributed()
+        if isinstance(scheduler, str):
+            parse_local(scheduler)  # a malformed local:N fails before any work
+    options = {
+        "root": root,
+        "stats": stats,
+        "split": split,
+        "limit": limit,
+        "resize": resize,
+        "shard_size": shard_size,
+        "params": params,
+        "seed": seed,
+        "reader_options": reader_options,
+        "force": force,
+    }
+    run = partial(
+        _run,
+        workers=workers,
+        keep_shards=keep_shards,
+        progress=progress,
+        on_shard=on_shard,
+        executor=executor,
+        scheduler=scheduler,
+        timeout=timeout,
+    )
     if out is None:
         with tempfile.TemporaryDirectory(prefix="imstats-") as tmp:
-            path = compute(
-                reader,
-                out=Path(tmp) / "stats.parquet",
-                stats=[s["name"] for s in stat_specs],
-                split=split,
-                limit=limit,
-                resize=resize or 0,
-                workers=workers,
-                shard_size=shard_size,
-                params={s["name"]: s["params"] for s in stat_specs},
-                seed=seed,
-                progress=progress,
-                on_shard=on_shard,
-            )
-            assert isinstance(path, Path)
+            path = run(plan(dataset, out=Path(tmp) / "stats.parquet", **options))
             return pq.read_table(path)
+    return run(plan(dataset, out=out, **options))
 
-    out = Path(out)
-    describe = reader.describe()
-    full_meta = {
-        **run,
-        "dataset": reader.name,
-        "reader": describe["reader"],
-        "multilabel": describe["multilabel"],
-        "classes": describe["classes"],
-        "limit": limit,
-        "seed": seed,
-        "versions": _versions(),
-    }
-    if out.exists():
-        old = (pq.read_schema(out).metadata or {}).get(META_KEY)
-        if old is not None:
-            prev = json.loads(old)
-            if prev.get("run_key") == run_key and prev.get("limit") == limit and not force:
-                return out
-        if not force:
-            raise RunMismatchError(
-                f"{out} already exists and was written by a different run (or is not an "
-                f"imstats table); choose another --out, delete it, or pass --force."
-            )
 
-    refs = list(islice(reader.examples(split), limit))
-    shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
-    shard_dir = Path(f"{out}.shards")
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    for stale in shard_dir.glob("*.tmp-*"):
-        stale.unlink()
-    paths = [shard_dir / f"shard-{i:06d}.parquet" for i in range(len(shards))]
-    todo = [
-        i
-        for i, p in enumerate(paths)
-        if not (p.exists() and _shard_is_done(p, run_key, shards[i], force))
-    ]
-    done_rows = len(refs) - sum(len(shards[i]) for i in todo)
-    bar = _Progress(len(refs), done_rows, progress)
-    if done_rows:
-        bar.log(f"resuming: {len(shards) - len(todo)} of {len(shards)} shards already done")
+def _run(
+    p: RunPlan,
+    *,
+    workers: int,
+    keep_shards: bool,
+    progress: bool,
+    on_shard: Callable[[int, int], None] | None,
+    executor: cf.Executor | None,
+    scheduler: Any,
+    timeout: float,
+) -> Path:
+    """Dispatch the shards still to do, write each as it arrives, then merge."""
+    if p.complete:
+        return p.out
+    bar = _Progress(p.n_examples, p.n_done, progress)
+    if p.n_done:
+        bar.log(f"resuming: {len(p.shards) - len(p.todo)} of {len(p.shards)} shards already done")
 
-    def finished(i: int, n: int) -> None:
+    def finished(i: int, table: pa.Table) -> None:
+        n = write_shard(table, p.paths[i])
         bar.update(n)
         if on_shard is not None:
             on_shard(i, n)
 
     try:
-        if executor is None and (workers == 1 or len(todo) <= 1):
-            for i in todo:
-                finished(i, compute_shard(spec, shards[i], stat_specs, paths[i], run, i))
+        if not p.todo:
+            pass
+        elif scheduler is not None:
+            from imstats._dask import dispatch_dask
+
+            dispatch_dask(p, scheduler, finished, timeout=timeout, log=bar.log)
+        elif executor is None and (workers == 1 or len(p.todo) <= 1):
+            for i in p.todo:
+                finished(i, shard_table(*p.task(i)))
         else:
-            _run_pool(spec, shards, stat_specs, paths, run, todo, workers, finished, executor)
-    finally:
+            if executor is None:
+                _warm_kernels(p.stat_names, bar.log)
+            _dispatch_pool(p, workers, finished, executor)
         bar.update(0, final=True)
+    finally:
         bar.close()
-
-    n_rows = n_err = 0
-    for p in paths:
-        t = pq.read_table(p, columns=["error"])
-        n_rows += t.num_rows
-        n_err += t.num_rows - t.column("error").null_count
-    full_meta.update(run_key=run_key, n_rows=n_rows, n_errors=n_err)
-    final_schema = schema.with_metadata({META_KEY: json.dumps(full_meta, sort_keys=True)})
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    with pq.ParquetWriter(tmp, final_schema) as w:
-        for p in paths:  # one shard in memory at a time
-            w.write_table(pq.read_table(p).replace_schema_metadata(final_schema.metadata))
-    os.replace(tmp, out)
+    n_rows, n_err = merge(p)
     if not keep_shards:
-        shutil.rmtree(shard_dir, ignore_errors=True)
-    bar.log(f"wrote {out}: {n_rows} rows, {n_err} with errors")
-    return out
+        shutil.rmtree(p.shard_dir, ignore_errors=True)
+    bar.log(f"wrote {p.out}: {n_rows} rows, {n_err} with errors")
+    return p.out
 
 
-def _run_pool(
-    spec: dict[str, Any],
-    shards: list[list[ExampleRef]],
-    stat_specs: list[dict[str, Any]],
-    paths: list[Path],
-    run: dict[str, Any],
-    todo: list[int],
+def _warm_kernels(stat_names: list[str], log: Callable[[str], None]) -> None:
+    """Compile the statistics' kernels into the on-disk cache once, before workers start.
+
+    Without this, N fresh worker processes would each compile the same kernels.
+    """
+    from imstats import jit
+
+    jit.ensure_warm(stat_names, log=log)
+
+
+def _dispatch_pool(
+    p: RunPlan,
     workers: int,
-    finished: Callable[[int, int], None],
+    finished: Callable[[int, pa.Table], None],
     executor: cf.Executor | None = None,
 ) -> None:
-    """Run the ``todo`` shards on ``executor`` or a new spawn-context process pool.
+    """Run the shards to do on ``executor`` or a new spawn-context process pool.
 
     At most two shards per worker are queued at a time, so memory does not grow with the
     number of shards.
@@ -699,19 +851,18 @@ def _run_pool(
         )
     else:
         pool = executor
-    pending: dict[cf.Future[int], int] = {}
-    queue = iter(todo)
+    pending: dict[cf.Future[pa.Table], int] = {}
+    queue = iter(p.todo)
     try:
         for i in islice(queue, 2 * workers):
-            pending[pool.submit(compute_shard, spec, shards[i], stat_specs, paths[i], run, i)] = i
+            pending[pool.submit(shard_table, *p.task(i))] = i
         while pending:
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for fut in done:
                 i = pending.pop(fut)
                 finished(i, fut.result())
                 for j in islice(queue, 1):
-                    f = pool.submit(compute_shard, spec, shards[j], stat_specs, paths[j], run, j)
-                    pending[f] = j
+                    pending[pool.submit(shard_table, *p.task(j))] = j
     finally:
         if executor is None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -38,3 +38,12 @@ def bad_value(image: np.ndarray, *, value: object = "x") -> object:
     """Returns ``value`` whatever the image (an int64 column cannot hold a str)."""
     check_image(image)
     return value
+
+
+@register("test_slow", [pa.field("test_slow", pa.float64())])
+def slow(image: np.ndarray, *, delay: float = 0.0) -> float:
+    """Mean luminance after sleeping ``delay`` seconds (keeps workers busy in fault tests)."""
+    import time
+
+    time.sleep(delay)
+    return float(luminance(check_image(image)).mean())
