@@ -1,22 +1,30 @@
 """The dataset engine (`imstats.compute`, `imstats.read`): statistics for a whole dataset.
 
-The unit of work is :func:`compute_shard`, a pure function from (reader spec, a shard of
-:class:`~imstats.dataset.base.ExampleRef`, statistic specs) to one Parquet shard file,
-written under a temporary name and renamed when complete. :func:`compute` cuts the
-dataset into shards of ``shard_size`` examples in the reader's order, runs the shards in
-a local process pool (or in this process when ``workers=1``), then concatenates the
-shards in order into the final file (again temporary name, then rename). Because shard
-boundaries and row order depend only on the dataset and ``shard_size``, the table is the
-same whatever ``workers`` is.
+A run has three steps, shared by every backend:
 
-Resume: shards live in ``<out>.shards/`` until the final file is written. Running the same
-call again skips every shard whose metadata records the same run (reader, statistics and
-their parameters, resize, split, shard size, package version) and the same examples;
-a shard written by a different run is refused with a clear error unless ``force=True``.
-The shard folder is removed once the final file is complete (``keep_shards=True`` keeps
-it). A bad example never stops the run: its row has null statistics and an ``error``.
-Run one computation per output file at a time (a second run on the same ``out`` would
-clean up the first one's temporary files).
+1. **plan** (:func:`plan`, a :class:`RunPlan`): validate the settings, list the dataset's
+   examples in the reader's order, cut them into shards of ``shard_size`` and find which
+   shards are already written (resume).
+2. **dispatch**: compute the shards still to do with :func:`~imstats._shards.shard_table`
+   (a pure function from reader spec, examples and statistic specs to an Arrow table) in
+   this process (``workers=1``), a local process pool (:mod:`imstats._pool`) or on Dask
+   workers (:mod:`imstats._dask`, ``scheduler=``). Each table comes back to this process,
+   which writes it to ``<out>.shards/`` (temporary name, then rename).
+3. **merge** (:func:`merge`): concatenate the shards in order into ``out`` (again
+   temporary name, then rename) and remove the shard folder.
+
+Because shard boundaries and row order depend only on the dataset and ``shard_size``, the
+table is the same whatever the backend and number of workers.
+
+Resume: running the same call again skips every kept shard of the same run (reader,
+statistics and their parameters, resize, split, shard size, package version) whose
+examples, files (size and modification time) and content checksum are unchanged
+(:mod:`imstats._shards`); a shard of a different run is refused with a clear error unless
+``force=True``. A finished ``out`` is checked against the dataset listing the same way:
+unchanged, it is returned as it is (and said so); if images were added, removed or
+replaced, only the shards they fall in are computed again. A lock file
+(``<out>.lock``) keeps a second run off the same ``out``. A bad example never stops the
+run: its row has null statistics and an ``error``.
 
 Output columns: ``id`` (string), ``split`` (string), ``label`` (int64, or list<int64> for
 multi-label datasets), ``width``/``height`` (int32, native size), one column per statistic
@@ -27,16 +35,14 @@ The schema metadata key ``imstats`` holds the run as JSON (:func:`run_metadata`)
 from __future__ import annotations
 
 import concurrent.futures as cf
-import importlib
+import contextlib
 import json
-import math
-import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata as importlib_metadata
@@ -44,147 +50,53 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from imstats import __version__, registry
-from imstats.dataset.base import ExampleRef, Reader, get_reader, reader_from_spec
+from imstats import __version__
+from imstats._pool import dispatch_pool, worker_initializer
+from imstats._progress import Progress
+from imstats._rows import compute_rows, output_schema, resize_image, resolve_stats
+from imstats._shards import (
+    META_KEY,
+    SHARD_KEY,
+    RunMismatchError,
+    compute_shard,
+    content_digest,
+    shard_state,
+    shard_table,
+    stamp_digest,
+    write_shard,
+)
+from imstats.dataset.base import ExampleRef, Reader, get_reader
 
-#: Schema-metadata key holding the run description (JSON).
-META_KEY = b"imstats"
-#: Schema-metadata key of a shard's own description (JSON).
-SHARD_KEY = b"imstats.shard"
+__all__ = [
+    "DEFAULT_SHARD_SIZE",
+    "META_KEY",
+    "SHARD_KEY",
+    "RunLockedError",
+    "RunMismatchError",
+    "RunPlan",
+    "compute",
+    "compute_rows",
+    "compute_shard",
+    "merge",
+    "output_schema",
+    "plan",
+    "read",
+    "resize_image",
+    "resolve_stats",
+    "run_metadata",
+    "shard_table",
+    "worker_initializer",
+    "write_shard",
+]
 
 DEFAULT_SHARD_SIZE = 256
 
-# fixed row columns, before the statistics
-_ID_FIELDS = (pa.field("id", pa.string(), nullable=False), pa.field("split", pa.string()))
-_SIZE_FIELDS = (pa.field("width", pa.int32()), pa.field("height", pa.int32()))
 
-
-class RunMismatchError(RuntimeError):
-    """Existing shards or output were written by a run with different settings."""
-
-
-# --------------------------------------------------------------------------------------
-# statistic specs
-# --------------------------------------------------------------------------------------
-def resolve_stats(
-    stats: Sequence[str] | str | None = None,
-    params: dict[str, Any] | None = None,
-    seed: int | None = None,
-) -> list[dict[str, Any]]:
-    """The statistics of a run with their full parameters, as JSON-able dicts.
-
-    Parameters
-    ----------
-    stats : list of str, comma-separated str, or None
-        Statistic names; None means every registered statistic (registry order).
-    params : dict, optional
-        ``{"entropy.window": 7}`` or ``{"entropy": {"window": 7}}``; keys must be keyword
-        parameters of the statistic.
-    seed : int, optional
-        Passed as ``seed`` to every chosen statistic that takes one (unless ``params``
-        sets it); the same seed is used for every image, so a row does not depend on
-        which worker computed it.
-
-    Raises
-    ------
-    KeyError
-        For an unknown statistic.
-    ValueError
-        For a parameter the statistic does not take, or an empty selection.
-    """
-    if isinstance(stats, str):
-        stats = [s.strip() for s in stats.split(",") if s.strip()]
-    names = list(stats) if stats is not None else registry.available()
-    if not names:
-        raise ValueError(
-            "stats is empty; choose at least one of: " + ", ".join(registry.available())
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"stats lists a statistic twice: {names}")
-    chosen = {n: registry.get(n) for n in names}
-    given: dict[str, dict[str, Any]] = {n: {} for n in names}
-    for key, value in (params or {}).items():
-        if isinstance(value, dict) and "." not in key:
-            items = [(key, k, v) for k, v in value.items()]
-        else:
-            if "." not in key:
-                raise ValueError(
-                    f"parameter {key!r} must be written <statistic>.<name>, e.g. entropy.window"
-                )
-            st, _, k = key.partition(".")
-            items = [(st, k, value)]
-        for st, k, v in items:
-            if st not in chosen:
-                raise ValueError(
-                    f"parameter {st}.{k} is for statistic {st!r}, which is not computed in "
-                    f"this run (stats: {', '.join(names)})"
-                )
-            if k not in chosen[st].defaults:
-                raise ValueError(
-                    f"statistic {st!r} has no parameter {k!r}; its parameters are: "
-                    f"{', '.join(sorted(chosen[st].defaults)) or '(none)'}"
-                )
-            given[st][k] = v
-    out = []
-    for n in names:
-        s = chosen[n]
-        p = dict(s.defaults)
-        if seed is not None and "seed" in p and "seed" not in given[n]:
-            p["seed"] = seed
-        p.update(given[n])
-        out.append(
-            {
-                "name": n,
-                "module": s.func.__module__,
-                "params": {k: _jsonable(v) for k, v in p.items()},
-                "resize_applies": s.resize_applies,
-                "fields": [f.name for f in s.fields],
-            }
-        )
-    return out
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, Path):
-        return str(v)
-    return repr(v)
-
-
-def _statistic(spec: dict[str, Any]) -> registry.Statistic:
-    """The registered statistic of ``spec``, importing its module first if needed (workers)."""
-    if not registry.is_registered(spec["name"]):
-        importlib.import_module(spec["module"])
-    return registry.get(spec["name"])
-
-
-# --------------------------------------------------------------------------------------
-# schema
-# --------------------------------------------------------------------------------------
-def output_schema(reader: Reader, stat_specs: list[dict[str, Any]]) -> pa.Schema:
-    """The output columns: id, split, label, width, height, statistics, extras, error."""
-    label = pa.list_(pa.int64()) if reader.multilabel else pa.int64()
-    fields: list[pa.Field] = [*_ID_FIELDS, pa.field("label", label), *_SIZE_FIELDS]
-    for spec in stat_specs:
-        fields += list(_statistic(spec).fields)
-    fields += list(reader.extra_fields)
-    fields.append(pa.field("error", pa.string()))
-    names = [f.name for f in fields]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ValueError(f"output columns collide: {sorted(dup)}; rename a statistic field")
-    return pa.schema(fields)
+class RunLockedError(RuntimeError):
+    """Another run holds the lock of the same output file."""
 
 
 def _versions() -> dict[str, str | None]:
@@ -198,287 +110,8 @@ def _versions() -> dict[str, str | None]:
 
 
 # --------------------------------------------------------------------------------------
-# the unit of work
-# --------------------------------------------------------------------------------------
-_READER_CACHE: dict[str, Reader] = {}
-
-
-def _cached_reader(spec: dict[str, Any]) -> Reader:
-    key = json.dumps(spec, sort_keys=True)
-    if key not in _READER_CACHE:
-        _READER_CACHE[key] = reader_from_spec(spec)
-    return _READER_CACHE[key]
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` resized to ``size x size`` (bilinear, aspect not kept; Pillow, uint8).
-
-    Pillow's bilinear filter widens its support when shrinking (antialiasing), as
-    torchvision's ``Resize`` on PIL images does.
-    """
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
-_BLOCK_IMAGES = 1024  # compute_rows holds at most this many decoded images at once ...
-_BLOCK_BYTES = 64 << 20  # ... or about this many bytes of them
-
-
-def compute_rows(
-    reader: Reader,
-    refs: Iterable[ExampleRef],
-    stat_specs: list[dict[str, Any]],
-    resize: int | None = None,
-) -> list[dict[str, Any]]:
-    """One output row (a dict keyed by column) per example; failures become ``error`` text.
-
-    Images are decoded in blocks (at most ``_BLOCK_IMAGES`` images or about ``_BLOCK_BYTES``
-    bytes); within a block, a statistic with a batch form (``Statistic.batch``) computes each
-    group of two or more same-shape inputs in one call, with the same values as image by
-    image. If that call raises, the group is computed image by image, so one bad image
-    still gives exactly one error row.
-    """
-    stats = [(s, _statistic(s)) for s in stat_specs]
-    rows: list[dict[str, Any]] = []
-    block: list[tuple[dict[str, Any], list[str], np.ndarray | None]] = []
-    nbytes = 0
-    for ref in refs:
-        row: dict[str, Any] = {
-            "id": ref.id,
-            "split": ref.split,
-            "label": list(ref.label) if isinstance(ref.label, tuple) else ref.label,
-            "width": None,
-            "height": None,
-            "error": None,
-            **ref.extra,
-        }
-        errors: list[str] = []
-        image = None
-        try:
-            image = reader.load(ref)
-        except Exception as exc:  # every failure to read is an error row
-            errors.append(str(exc) if type(exc).__name__ == "ImageReadError" else _exc(exc))
-        else:
-            row["height"], row["width"] = int(image.shape[0]), int(image.shape[1])
-            nbytes += getattr(image, "nbytes", 0)
-        block.append((row, errors, image))
-        if len(block) >= _BLOCK_IMAGES or nbytes >= _BLOCK_BYTES:
-            rows += _compute_block(block, stats, resize)
-            block, nbytes = [], 0
-    if block:
-        rows += _compute_block(block, stats, resize)
-    return rows
-
-
-def _compute_block(
-    block: list[tuple[dict[str, Any], list[str], np.ndarray | None]],
-    stats: list[tuple[dict[str, Any], registry.Statistic]],
-    resize: int | None,
-) -> list[dict[str, Any]]:
-    """Fill the rows of a block of decoded images (None: unreadable), statistic by statistic."""
-    smalls: dict[int, np.ndarray] = {}
-    for spec, st in stats:
-        inputs: dict[int, Any] = {}
-        for i, (_, _, image) in enumerate(block):
-            if image is None:
-                continue
-            if resize and st.resize_applies:
-                if i not in smalls:
-                    smalls[i] = resize_image(image, resize)
-                inputs[i] = smalls[i]
-            else:
-                inputs[i] = image
-        batched = _batch_values(st, spec["params"], inputs)
-        for i, x in inputs.items():
-            row, errors, _ = block[i]
-            if i in batched:
-                value = batched[i]
-            else:
-                try:
-                    value = st.func(x, **spec["params"])
-                except Exception as exc:
-                    errors.append(f"{st.name}: {_exc(exc)}")
-                    continue
-            try:
-                if len(st.fields) == 1:
-                    values = {st.fields[0].name: _plain(value)}
-                elif isinstance(value, dict):
-                    values = {f.name: _plain(value[f.name]) for f in st.fields}
-                else:
-                    values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
-                for f in st.fields:  # a value the column cannot hold is this row's error
-                    pa.scalar(values[f.name], type=f.type)
-            except Exception as exc:
-                errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
-                continue
-            row.update(values)
-    out = []
-    for row, errors, _ in block:
-        if errors:
-            row["error"] = "; ".join(errors)
-        out.append(row)
-    return out
-
-
-def _batch_values(
-    st: registry.Statistic, params: dict[str, Any], inputs: dict[int, Any]
-) -> dict[int, Any]:
-    """Values of ``st`` from its batch form for every group of >= 2 same-shape inputs."""
-    if st.batch is None:
-        return {}
-    groups: dict[tuple, list[int]] = {}
-    for i, x in inputs.items():
-        if isinstance(x, np.ndarray):
-            groups.setdefault((x.shape, x.dtype.str), []).append(i)
-    values: dict[int, Any] = {}
-    for idx in groups.values():
-        if len(idx) < 2:
-            continue
-        try:
-            out = st.batch(np.stack([inputs[i] for i in idx]), **params)
-        except Exception:  # e.g. one bad image: image by image, one error row each
-            continue
-        values.update(zip(idx, out, strict=True))
-    return values
-
-
-def _exc(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def shard_table(
-    reader_spec: dict[str, Any],
-    refs: Sequence[ExampleRef],
-    stat_specs: list[dict[str, Any]],
-    run: dict[str, Any],
-    shard_index: int = 0,
-) -> pa.Table:
-    """Compute one shard's rows as an Arrow table carrying the run and shard metadata.
-
-    The unit of work of the engine: pure given its arguments (the reader is rebuilt from
-    ``reader_spec``), so any executor can run it, in this process, a local worker process
-    or a Dask worker. ``run`` is the run description written into the table's metadata
-    (used to check a resumed run). The driver writes the table with :func:`write_shard`,
-    so workers need no access to the output folder.
-    """
-    reader = _cached_reader(reader_spec)
-    schema = output_schema(reader, stat_specs)
-    rows = compute_rows(reader, refs, stat_specs, run.get("resize"))
-    shard_meta = {
-        "index": shard_index,
-        "n": len(refs),
-        "first_id": refs[0].id if refs else None,
-        "last_id": refs[-1].id if refs else None,
-    }
-    schema = schema.with_metadata(
-        {META_KEY: json.dumps(run, sort_keys=True), SHARD_KEY: json.dumps(shard_meta)}
-    )
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
-def write_shard(table: pa.Table, out_path: str | os.PathLike[str]) -> int:
-    """Write a shard table to ``out_path`` (temporary name, then rename); the row count."""
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f"{out_path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, out_path)
-    return table.num_rows
-
-
-def compute_shard(
-    reader_spec: dict[str, Any],
-    refs: Sequence[ExampleRef],
-    stat_specs: list[dict[str, Any]],
-    out_path: str | os.PathLike[str],
-    run: dict[str, Any],
-    shard_index: int = 0,
-) -> int:
-    """:func:`shard_table` written to ``out_path`` by :func:`write_shard`; the row count."""
-    return write_shard(shard_table(reader_spec, refs, stat_specs, run, shard_index), out_path)
-
-
-def worker_initializer() -> None:
-    """Worker start-up: one thread per process (parallelism is across images)."""
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-
-# --------------------------------------------------------------------------------------
-# progress
-# --------------------------------------------------------------------------------------
-class _Progress:
-    """tqdm on a terminal; otherwise a plain log line on stderr at most every ``every`` s."""
-
-    def __init__(self, total: int, done: int, enabled: bool, every: float = 10.0) -> None:
-        self.total, self.done, self.enabled, self.every = total, done, enabled, every
-        self.start_done = done
-        self.logged = -1
-        self.t0 = self.last = time.monotonic()
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="img", dynamic_ncols=True)
-
-    def log(self, msg: str) -> None:
-        if self.enabled:
-            if self.bar is not None:
-                self.bar.write(msg, file=sys.stderr)
-            else:
-                print(f"imstats: {msg}", file=sys.stderr, flush=True)
-
-    def update(self, n: int, final: bool = False) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if not self.enabled or (not final and now - self.last < self.every):
-            return
-        if final and self.logged == self.done:
-            return  # already said
-        self.last, self.logged = now, self.done
-        rate = (self.done - self.start_done) / max(now - self.t0, 1e-9)
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        eta = "?" if math.isinf(left) else time.strftime("%H:%M:%S", time.gmtime(left))
-        pct = 100.0 * self.done / max(self.total, 1)
-        self.log(f"{self.done}/{self.total} images ({pct:.1f} %), {rate:.1f} img/s, ETA {eta}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-# --------------------------------------------------------------------------------------
 # the run: plan, dispatch, merge
 # --------------------------------------------------------------------------------------
-def _shard_is_done(path: Path, run_key: str, refs: Sequence[ExampleRef], force: bool) -> bool:
-    """Whether ``path`` is a completed shard of this run for exactly ``refs``."""
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except Exception:  # unreadable: recompute it
-        return False
-    if meta.get(META_KEY, b"").decode() != run_key:
-        if force:
-            return False
-        raise RunMismatchError(
-            f"{path} was written by a run with different settings (dataset, statistics, "
-            f"parameters, resize, split or shard size). Use another --out, delete "
-            f"{path.parent}, or pass --force (force=True) to recompute."
-        )
-    info = json.loads(meta.get(SHARD_KEY, b"{}"))
-    return (
-        info.get("n") == len(refs)
-        and info.get("first_id") == refs[0].id
-        and info.get("last_id") == refs[-1].id
-    )
-
-
 @dataclass
 class RunPlan:
     """Everything a run needs before any statistic is computed (see :func:`plan`).
@@ -535,12 +168,16 @@ def plan(
     seed: int | None = 0,
     reader_options: dict[str, Any] | None = None,
     force: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> RunPlan:
     """Validate a run, list its examples, cut them into shards and find what is left to do.
 
-    Arguments as in :func:`compute`. Creates ``<out>.shards/`` (removing leftover
-    temporary files of a killed run) unless ``out`` is already complete.
+    Arguments as in :func:`compute`; ``log`` receives what was found (resume, a stale
+    ``out``). Creates ``<out>.shards/`` (removing leftover temporary files of a killed
+    run) unless ``out`` is already complete and up to date. Call it while holding the
+    run lock (:func:`run_lock`), as :func:`compute` does.
     """
+    say = log or (lambda msg: None)
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1; got {shard_size}")
     if resize is not None and resize < 0:
@@ -582,43 +219,119 @@ def plan(
         "versions": _versions(),
     }
     p = RunPlan(reader, spec, stat_specs, schema, run, run_key, meta, out, Path(f"{out}.shards"))
-    if out.exists():
-        old = (pq.read_schema(out).metadata or {}).get(META_KEY)
-        if old is not None:
-            prev = json.loads(old)
-            if prev.get("run_key") == run_key and prev.get("limit") == limit and not force:
-                p.complete = True
-                return p
-        if not force:
-            raise RunMismatchError(
-                f"{out} already exists and was written by a different run (or is not an "
-                f"imstats table); choose another --out, delete it, or pass --force."
-            )
+    prev = _finished_run(out, run_key, limit, force)
     refs = list(islice(reader.examples(split), limit))
     p.shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
-    p.shard_dir.mkdir(parents=True, exist_ok=True)
-    for stale in p.shard_dir.glob("*.tmp-*"):
-        stale.unlink()
     p.paths = [p.shard_dir / f"shard-{i:06d}.parquet" for i in range(len(p.shards))]
-    p.todo = [
-        i
-        for i, path in enumerate(p.paths)
-        if not (path.exists() and _shard_is_done(path, run_key, p.shards[i], force))
+    if prev is not None:
+        infos = [_shard_info(reader, s) for s in p.shards]
+        if prev.get("shards") == infos:
+            p.complete = True
+            return p
+        kept = _split_finished(p, prev, infos)
+        say(
+            f"{out} is out of date: the dataset changed since it was written (images added, "
+            f"removed or replaced); computing {len(p.shards) - kept} of {len(p.shards)} "
+            "shards again"
+        )
+    p.shard_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*p.shard_dir.glob("*.tmp-*"), *out.parent.glob(f"{out.name}.tmp-*")]:
+        stale.unlink(missing_ok=True)
+    states = [
+        shard_state(path, run_key, reader, p.shards[i], force) for i, path in enumerate(p.paths)
     ]
+    p.todo = [i for i, st in enumerate(states) if st != "done"]
+    redo = {st for st in states if st not in ("done", "missing")}
+    if redo:
+        n = sum(st in redo for st in states)
+        say(f"{n} kept shard(s) are computed again ({', '.join(sorted(redo))})")
     return p
+
+
+def _shard_info(reader: Reader, refs: Sequence[ExampleRef]) -> dict[str, Any]:
+    return {
+        "n": len(refs),
+        "first_id": refs[0].id if refs else None,
+        "last_id": refs[-1].id if refs else None,
+        "stamp": stamp_digest(reader, refs),
+    }
+
+
+def _finished_run(out: Path, run_key: str, limit: int | None, force: bool) -> dict | None:
+    """The metadata of ``out`` if it is a finished table of this run; None if no ``out``.
+
+    Raises :class:`RunMismatchError` for an ``out`` of another run (unless ``force``).
+    """
+    if not out.exists():
+        return None
+    try:
+        old = (pq.read_schema(out).metadata or {}).get(META_KEY)
+        prev = json.loads(old) if old is not None else None
+    except Exception:
+        prev = None
+    if prev is not None and prev.get("run_key") == run_key and prev.get("limit") == limit:
+        if not force:
+            return prev
+        return None
+    if not force:
+        raise RunMismatchError(
+            f"{out} already exists and was written by a different run (or is not an "
+            f"imstats table); choose another --out, delete it, or pass --force."
+        )
+    return None
+
+
+def _split_finished(p: RunPlan, prev: dict[str, Any], infos: list[dict[str, Any]]) -> int:
+    """Write the still-valid shards of a stale finished ``out`` back as shard files.
+
+    A shard is still valid when the same shard of the old table had the same examples
+    with the same file stamps. Returns how many were kept.
+    """
+    p.shard_dir.mkdir(parents=True, exist_ok=True)
+    old = pq.read_table(p.out)
+    offsets = [0]
+    for info in prev.get("shards") or []:
+        offsets.append(offsets[-1] + info["n"])
+    if offsets[-1] != old.num_rows:
+        return 0
+    kept = 0
+    for i, info in enumerate(prev["shards"]):
+        if i >= len(infos) or info != infos[i]:
+            continue
+        rows = old.slice(offsets[i], info["n"]).replace_schema_metadata(None)
+        shard_meta = {"index": i, **info, "sha256": content_digest(rows)}
+        write_shard(
+            rows.replace_schema_metadata(
+                {META_KEY: json.dumps(p.run, sort_keys=True), SHARD_KEY: json.dumps(shard_meta)}
+            ),
+            p.paths[i],
+        )
+        kept += 1
+    return kept
 
 
 def merge(p: RunPlan) -> tuple[int, int]:
     """Concatenate the shards of ``p`` in order into ``p.out`` (temporary name, then rename).
 
-    Returns (rows, rows with an error). One shard is in memory at a time.
+    Returns (rows, rows with an error). One shard is in memory at a time. The metadata
+    records each shard's examples and file stamps, so that a later run can tell whether
+    the dataset changed.
     """
     n_rows = n_err = 0
+    shards = []
     for path in p.paths:
         t = pq.read_table(path, columns=["error"])
         n_rows += t.num_rows
         n_err += t.num_rows - t.column("error").null_count
-    full_meta = {**p.meta, "run_key": p.run_key, "n_rows": n_rows, "n_errors": n_err}
+        info = json.loads((t.schema.metadata or {}).get(SHARD_KEY, b"{}"))
+        shards.append({k: info.get(k) for k in ("n", "first_id", "last_id", "stamp")})
+    full_meta = {
+        **p.meta,
+        "run_key": p.run_key,
+        "n_rows": n_rows,
+        "n_errors": n_err,
+        "shards": shards,
+    }
     final_schema = p.schema.with_metadata({META_KEY: json.dumps(full_meta, sort_keys=True)})
     tmp = p.out.with_name(f"{p.out.name}.tmp-{os.getpid()}")
     with pq.ParquetWriter(tmp, final_schema) as w:
@@ -626,6 +339,47 @@ def merge(p: RunPlan) -> tuple[int, int]:
             w.write_table(pq.read_table(path).replace_schema_metadata(final_schema.metadata))
     os.replace(tmp, p.out)
     return n_rows, n_err
+
+
+@contextlib.contextmanager
+def run_lock(out: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``<out>.lock`` for the duration of a run; :class:`RunLockedError` if taken.
+
+    An OS file lock (``flock``), so a killed run's lock is released with its process;
+    the file records the holder (host and pid) for the message and is removed at the end.
+    """
+    path = Path(f"{out}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(
+                f"another run ({holder}) is writing {out}: wait for it to finish, or choose "
+                f"another --out. If no such run exists, delete {path}."
+            ) from None
+        try:  # the file may have been removed by the previous holder meanwhile
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
 
 
 def compute(
@@ -758,6 +512,7 @@ def compute(
         "reader_options": reader_options,
         "force": force,
     }
+    say = _logger(progress)
     run = partial(
         _run,
         workers=workers,
@@ -770,9 +525,22 @@ def compute(
     )
     if out is None:
         with tempfile.TemporaryDirectory(prefix="imstats-") as tmp:
-            path = run(plan(dataset, out=Path(tmp) / "stats.parquet", **options))
+            path = run(plan(dataset, out=Path(tmp) / "stats.parquet", log=say, **options))
             return pq.read_table(path)
-    return run(plan(dataset, out=out, **options))
+    with run_lock(out):
+        p = plan(dataset, out=out, log=say, **options)
+        if p.complete:
+            say(f"{out} is already complete and up to date ({p.n_examples} rows); nothing to do")
+            return p.out
+        return run(p)
+
+
+def _logger(enabled: bool) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        if enabled:
+            print(f"imstats: {msg}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _run(
@@ -787,9 +555,7 @@ def _run(
     timeout: float,
 ) -> Path:
     """Dispatch the shards still to do, write each as it arrives, then merge."""
-    if p.complete:
-        return p.out
-    bar = _Progress(p.n_examples, p.n_done, progress)
+    bar = Progress(p.n_examples, p.n_done, progress)
     if p.n_done:
         bar.log(f"resuming: {len(p.shards) - len(p.todo)} of {len(p.shards)} shards already done")
 
@@ -812,7 +578,7 @@ def _run(
         else:
             if executor is None:
                 _warm_kernels(p.stat_names, bar.log)
-            _dispatch_pool(p, workers, finished, executor)
+            dispatch_pool(p, workers, finished, bar.log, executor)
         bar.update(0, final=True)
     finally:
         bar.close()
@@ -831,44 +597,6 @@ def _warm_kernels(stat_names: list[str], log: Callable[[str], None]) -> None:
     from imstats import jit
 
     jit.ensure_warm(stat_names, log=log)
-
-
-def _dispatch_pool(
-    p: RunPlan,
-    workers: int,
-    finished: Callable[[int, pa.Table], None],
-    executor: cf.Executor | None = None,
-) -> None:
-    """Run the shards to do on ``executor`` or a new spawn-context process pool.
-
-    At most two shards per worker are queued at a time, so memory does not grow with the
-    number of shards.
-    """
-    if executor is None:
-        ctx = multiprocessing.get_context("spawn")
-        pool: cf.Executor = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=worker_initializer
-        )
-    else:
-        pool = executor
-    pending: dict[cf.Future[pa.Table], int] = {}
-    queue = iter(p.todo)
-    try:
-        for i in islice(queue, 2 * workers):
-            pending[pool.submit(shard_table, *p.task(i))] = i
-        while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                finished(i, fut.result())
-                for j in islice(queue, 1):
-                    pending[pool.submit(shard_table, *p.task(j))] = j
-    finally:
-        if executor is None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        else:
-            for fut in pending:
-                fut.cancel()
 
 
 def read(path: str | os.PathLike[str]) -> pa.Table:

@@ -47,3 +47,19 @@ def slow(image: np.ndarray, *, delay: float = 0.0) -> float:
 
     time.sleep(delay)
     return float(luminance(check_image(image)).mean())
+
+
+@register("test_die_on_shape", [pa.field("test_die_on_shape", pa.float64())])
+def die_on_shape(image: np.ndarray, *, shape: tuple = (13, 17)) -> float:
+    """Mean luminance; the process kills itself (SIGKILL) on an image of ``shape`` (H, W).
+
+    Stands for a worker killed by the OS (out of memory) on one image. Never use it with
+    ``workers=1``: it would kill the calling process.
+    """
+    import os
+    import signal
+
+    img = check_image(image)
+    if tuple(img.shape[:2]) == tuple(shape):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return float(luminance(img).mean())

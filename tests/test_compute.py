@@ -15,6 +15,7 @@ from PIL import Image
 
 import imstats
 import tests.engine_stats  # noqa: F401  (registers the test statistics once)
+from imstats._shards import content_digest
 from imstats._validation import luminance
 from imstats.dataset import DatasetNotFoundError
 from imstats.engine import RunMismatchError, resolve_stats, run_metadata
@@ -324,9 +325,12 @@ def test_shard_metadata_describes_its_examples(tmp_path):
     )
     meta = pq.read_schema(Path(f"{out}.shards") / "shard-000001.parquet").metadata
     info = json.loads(meta[b"imstats.shard"])
+    stamp, sha = info.pop("stamp"), info.pop("sha256")
     assert info == {
         "index": 1,
         "n": 6,
         "first_id": "fashion-mnist/train/64",
         "last_id": "fashion-mnist/train/69",
     }
+    table = pq.read_table(Path(f"{out}.shards") / "shard-000001.parquet")
+    assert sha == content_digest(table.replace_schema_metadata(None)) and len(stamp) == 64

@@ -29,6 +29,14 @@ class FileReader(Reader):
         assert self.root is not None
         return self.root
 
+    def stamp(self, ref: ExampleRef) -> str:
+        rel = ref.source[0] if isinstance(ref.source, tuple) else ref.source
+        try:
+            st = os.stat(self.file_root() / rel)
+        except OSError as exc:
+            return f"unreadable:{exc.errno}"
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
     def load(self, ref: ExampleRef) -> np.ndarray:
         src = ref.source
         if isinstance(src, tuple):

@@ -88,6 +88,14 @@ class Reader(ABC):
         """Class names; a label is an index into this list."""
 
     # -- shared ---------------------------------------------------------------------
+    def stamp(self, ref: ExampleRef) -> str:
+        """A short text that changes when the data behind ``ref`` changes ('' if unknown).
+
+        File readers give the file's size and modification time; the dataset engine
+        records stamps so that a rerun notices replaced images.
+        """
+        return ""
+
     def check_split(self, split: str | None) -> tuple[str, ...]:
         """The splits to iterate for ``split``; ValueError naming the valid ones otherwise."""
         if split is None:
