@@ -334,3 +334,18 @@ def test_shard_metadata_describes_its_examples(tmp_path):
     }
     table = pq.read_table(Path(f"{out}.shards") / "shard-000001.parquet")
     assert sha == content_digest(table.replace_schema_metadata(None)) and len(stamp) == 64
+
+
+def test_scheduler_without_the_dask_extra_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "imstats-agreement\[dask\]"'):
+        imstats.compute("sample", stats=STATS, limit=3, scheduler="local:1", progress=False)
+    from click.testing import CliRunner
+
+    from cli.imstats_cli import main
+
+    out = str(tmp_path / "x.parquet")
+    r = CliRunner().invoke(
+        main, ["compute", "sample", "--stats", STATS[0], "--out", out, "--scheduler", "local"]
+    )
+    assert r.exit_code == 1 and 'pip install "imstats-agreement[dask]"' in r.output
