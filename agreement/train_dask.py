@@ -108,7 +108,7 @@ def train_on_cluster(
                 )
                 futures[fut] = k
             say(f"{len(todo)} model task(s) submitted: {', '.join(map(str, todo))}")
-            for fut in distributed.as_completed(futures):
+            for fut in distributed.as_completed(futures, loop=client.loop):
                 k = futures[fut]
                 if fut.status == "finished":
                     st = fut.result()

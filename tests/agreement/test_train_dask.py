@@ -87,7 +87,8 @@ def test_local_cluster_logs_equal_a_sequential_run(tmp_path, sequential):
 def inproc_client():
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
-    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+    ) as cluster, distributed.Client(cluster, set_as_default=False) as client:  # fmt: skip
+        # not the default client: the other tests must not lean on one by accident
         yield client
 
 
