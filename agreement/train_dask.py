@@ -50,6 +50,11 @@ def task_key(run_dir: Path, k: int) -> str:
     return f"agreement-train-{run_dir.name}-{digest}-model-{k}"
 
 
+def model_lock_name(run_dir: Path | str, k: int) -> str:
+    """The name of the scheduler lock that model k's task holds while it trains."""
+    return f"agreement-train-{run_dir}-model-{k}"
+
+
 def train_on_cluster(
     scheduler: Any,
     preset: Any,
@@ -146,7 +151,7 @@ def _train_model_task(
     def say(msg: str) -> None:
         worker.log_event(topic, msg)
 
-    lock = distributed.Lock(f"{topic}-model-{k}")
+    lock = distributed.Lock(model_lock_name(run_dir, k))
     if not lock.acquire(blocking=False):
         say(f"model {k}: waiting for an earlier task that is still training it")
         lock.acquire()

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import agreement
 import imstats.cluster
 from agreement import runlog as rl
 from agreement.train import train
-from agreement.train_dask import ModelTaskError, task_key
+from agreement.train_dask import ModelTaskError, model_lock_name, task_key
 from cli.agreement_cli import main
 from imstats.cluster import SINGLE_THREAD_ENV, SchedulerError, check_path_on_workers
 
@@ -112,6 +113,25 @@ def test_a_raising_task_names_its_model_and_the_others_go_on(tmp_path, inproc_cl
     train("sample", out=out, scheduler=inproc_client, progress=lines.append, **SMALL)
     assert "model 1: resuming after epoch 1" in lines
     assert_same_run(out, sequential)
+
+
+def test_a_task_waits_while_another_holds_its_model(tmp_path, inproc_client):
+    # as after an interrupted driver: an earlier task still trains model 0 for 2 s
+    out = tmp_path / "run"
+    c = inproc_client
+    lock = distributed.Lock(model_lock_name(out, 0), scheduler_rpc=c.scheduler, loop=c.loop)
+    assert lock.acquire(timeout=10)
+    release = threading.Timer(2.0, lock.release)
+    release.start()
+    lines: list[str] = []
+    try:
+        t0 = time.monotonic()
+        train("sample", out=out, scheduler=c, only=[0], progress=lines.append, **SMALL)
+        assert time.monotonic() - t0 > 2
+    finally:
+        release.join()
+    i = lines.index("model 0: waiting for an earlier task that is still training it")
+    assert lines[i + 1].startswith("model 0 epoch 1/2: loss")
 
 
 def test_run_directory_not_writable_on_a_worker(tmp_path, inproc_client, monkeypatch):
