@@ -220,6 +220,9 @@ def train(
             raise ValueError("resources are asked of Dask workers: give a scheduler too")
         dev_type = resolve_device(device).type
     else:
+        from agreement.train_dask import check_resources
+
+        check_resources(resources)
         if batched:
             raise ValueError(
                 "batched mode trains the models together in one process; it cannot be spread "

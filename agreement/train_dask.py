@@ -75,7 +75,7 @@ def train_on_cluster(
     :class:`ModelTaskError` naming each model whose task raised, with its remote traceback.
     """
     distributed = cluster.require_distributed()
-    _check_resources(resources)
+    check_resources(resources)
     todo = []
     for k in indices:
         status = rl.read_status(run_dir, k)
@@ -163,9 +163,11 @@ def _train_model_task(
     return rl.read_status(Path(run_dir), k)
 
 
-def _check_resources(resources: dict[str, float] | None) -> None:
+def check_resources(resources: dict[str, float] | None) -> None:
+    """ValueError unless ``resources`` maps names to positive amounts (or is empty/None)."""
     for name, amount in (resources or {}).items():
-        if not isinstance(name, str) or not isinstance(amount, (int, float)) or amount <= 0:
+        number = isinstance(amount, (int, float)) and not isinstance(amount, bool)
+        if not isinstance(name, str) or not number or amount <= 0:
             raise ValueError(
                 "resources maps Dask resource names to positive amounts, e.g. {'GPU': 1}; "
                 f"got {name!r}: {amount!r}"

@@ -184,11 +184,13 @@ def test_resources_no_worker_offers(tmp_path, inproc_client):
         (dict(scheduler="local:1", batched=True), "batched mode .* cannot be spread"),
         (dict(scheduler="local:1", device="cpu", amp="fp16"), "needs a CUDA device"),
         (dict(scheduler="local:1", resources={"GPU": 0}), "positive amounts"),
+        (dict(scheduler="local:1", resources={"GPU": "x"}), "positive amounts"),
     ],
 )
 def test_bad_cluster_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         train("sample", out=tmp_path / "run", **{**SMALL, **kwargs})
+    assert not (tmp_path / "run").exists()  # refused before the run directory is claimed
 
 
 def test_task_keys_are_readable_and_distinct_per_folder():
