@@ -25,6 +25,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import platform
 import shutil
 import time
@@ -33,7 +34,7 @@ from contextlib import nullcontext
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +46,10 @@ from agreement import runlog as rl
 from agreement.data import Dataset, SplitData, Transform, batches, load_dataset
 from agreement.models import build_model
 from agreement.presets import Preset, get_preset
+from imstats.cluster import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +128,9 @@ def train(
     force: bool = False,
     hook: Hook | None = None,
     progress: Callable[[str], None] | None = None,
+    scheduler: str | os.PathLike[str] | Client | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    resources: dict[str, float] | None = None,
     **overrides: Any,
 ) -> Path:
     """Train ``models`` networks with the settings of ``preset`` and log their correctness.
@@ -167,9 +175,24 @@ def train(
         Replace a run of different settings found in ``out``.
     hook : callable, optional
         ``hook(k, epoch, stage)`` called at ``"after_log"``, ``"after_checkpoint"`` and
-        ``"after_commit"``; for tests (an exception there simulates a kill).
+        ``"after_commit"``; for tests (an exception there simulates a kill). With a
+        scheduler it is pickled and called on the workers.
     progress : callable, optional
-        Receives one line per model epoch (default: the ``agreement.train`` logger).
+        Receives one line per model epoch (default: the ``agreement.train`` logger); with a
+        scheduler also the workers' lines, forwarded, and one line per finished model.
+    scheduler : str, path or distributed.Client, optional
+        Train on a Dask cluster, one task per model: ``"local"`` / ``"local:N"`` (N worker
+        processes on this machine), ``"tcp://host:port"``, a scheduler file, or a Client
+        (see :mod:`imstats.cluster`). ``out`` (and ``root``) must be at the same path on
+        every worker, e.g. on a shared filesystem; each model's seeds and log are those of
+        a sequential run. Re-running resumes, also after a killed worker or driver.
+    timeout : float
+        With a scheduler: seconds to wait for it and for its first worker (and for a worker
+        offering ``resources``) before :class:`imstats.cluster.SchedulerError`.
+    resources : dict, optional
+        With a scheduler: the Dask worker resources each model's task asks for, e.g.
+        ``{"GPU": 1}`` with workers started as ``dask worker ADDR --resources GPU=1``, so
+        that each GPU trains one model at a time.
     **overrides
         Any :class:`~agreement.presets.Preset` field: ``epochs``, ``batch_size``, ``arch``,
         ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``schedule``, ...
@@ -192,8 +215,22 @@ def train(
         raise ValueError(f"threads must be >= 1 or None; got {threads}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 or None; got {limit}")
-    dev = resolve_device(device)
-    if amp == "fp16" and dev.type != "cuda":
+    if scheduler is None:
+        if resources:
+            raise ValueError("resources are asked of Dask workers: give a scheduler too")
+        dev_type = resolve_device(device).type
+    else:
+        from agreement.train_dask import check_resources
+
+        check_resources(resources)
+        if batched:
+            raise ValueError(
+                "batched mode trains the models together in one process; it cannot be spread "
+                "over a Dask cluster (drop batched or scheduler)"
+            )
+        # the workers pick the device: the driver (e.g. a login node) may have no GPU
+        dev_type = "auto" if device == "auto" else torch.device(device).type
+    if amp == "fp16" and dev_type == "cpu":
         raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' or 'none' on the CPU")
     indices = list(range(models)) if only is None else sorted(set(only))
     if any(not 0 <= k < models for k in indices):
@@ -215,6 +252,32 @@ def train(
     # read the data first: a missing dataset must not cost an existing run (with force)
     data = load_dataset(p, None if root is None else str(root), limit=limit)
     _claim_run_dir(run_dir, settings, force)
+    if scheduler is not None:
+        from agreement.train_dask import describe_device, train_on_cluster
+
+        if not rl.run_json(run_dir).exists():
+            _write_run(run_dir, settings, data, describe_device(device, scheduler))
+        # the same call on the workers, one model each (never force: the run is claimed)
+        remote = dict(
+            root=None if root is None else os.path.abspath(root),
+            models=models, device=device, limit=limit, seed=seed,
+            train_eval_pass=train_eval_pass, amp=amp, channels_last=channels_last,
+            num_workers=num_workers, threads=threads, keep_checkpoints=keep_checkpoints,
+            hook=hook, **overrides,
+        )  # fmt: skip
+        train_on_cluster(
+            scheduler,
+            preset,
+            run_dir=Path(os.path.abspath(run_dir)),
+            indices=indices,
+            epochs=p.epochs,
+            kwargs=remote,
+            resources=resources,
+            timeout=timeout,
+            say=say,
+        )
+        return run_dir
+    dev = resolve_device(device)
     old_threads = torch.get_num_threads()
     if threads is None and dev.type == "cpu" and p.arch == "lenet5":
         threads = 1
@@ -222,7 +285,7 @@ def train(
         torch.set_num_threads(threads)
     try:
         if not rl.run_json(run_dir).exists():
-            _write_run(run_dir, settings, data, dev)
+            _write_run(run_dir, settings, data, _device_name(dev))
         ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
         if batched:
             from agreement.batched import train_batched
@@ -309,7 +372,7 @@ def _lookup(d: dict[str, Any], dotted: str) -> Any:
     return d
 
 
-def _write_run(run_dir: Path, settings: dict[str, Any], data: Dataset, dev: torch.device) -> None:
+def _write_run(run_dir: Path, settings: dict[str, Any], data: Dataset, device: str) -> None:
     for name, split in data.splits().items():
         rl.write_examples(
             run_dir,
@@ -332,7 +395,7 @@ def _write_run(run_dir: Path, settings: dict[str, Any], data: Dataset, dev: torc
             "pyarrow": pa.__version__,
             "python": platform.python_version(),
         },
-        "device": _device_name(dev),
+        "device": device,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     rl.write_json(rl.run_json(run_dir), {"format": rl.FORMAT, "settings": settings, "meta": meta})

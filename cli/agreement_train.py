@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli._pairs import parse_pairs
+from imstats.cluster import DEFAULT_TIMEOUT
 
 
 @click.command("train")
@@ -79,6 +80,28 @@ from cli._pairs import parse_pairs
     "--model-index", "only", type=int, multiple=True, help="Train only this model (repeatable)."
 )
 @click.option("--force", is_flag=True, help="Replace a run of different settings in --out.")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Train on a Dask cluster, one task per model: local, local:N, tcp://host:port or a "
+    "scheduler file. --out (and --root) must be at the same path on every worker.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="With --scheduler: seconds to wait for the scheduler and its first worker.",
+)
+@click.option(
+    "--worker-resources",
+    "resources",
+    multiple=True,
+    metavar="NAME=AMOUNT",
+    help="With --scheduler: Dask resources each model task asks for, e.g. GPU=1 with workers "
+    "started as `dask worker ADDR --resources GPU=1` (one model per GPU at a time).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
 def train_cmd(
     preset: str,
@@ -98,15 +121,23 @@ def train_cmd(
     batched: bool,
     only: tuple[int, ...],
     force: bool,
+    scheduler: str | None,
+    timeout: float,
+    resources: tuple[str, ...],
     quiet: bool,
     **overrides: object,
 ) -> None:
     """Train K classifiers and log, per epoch and example, whether each was correct.
 
     Example: agreement train --preset sample --models 5 --out runs/sample
+
+    On a Dask cluster: agreement train --preset sample --out /shared/runs/s --scheduler
+    tcp://head:8786
     """
     from agreement.runlog import load_metrics, read_status
     from agreement.train import CheckpointError, train
+    from agreement.train_dask import ModelTaskError
+    from imstats.cluster import INSTALL_HINT, SchedulerError
     from imstats.dataset import DatasetNotFoundError
 
     overrides.update(
@@ -131,11 +162,18 @@ def train_cmd(
             only=list(only) or None,
             force=force,
             progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
+            scheduler=scheduler,
+            timeout=timeout,
+            resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
             **overrides,
         )
     except (DatasetNotFoundError, KeyError, ValueError) as e:
         raise click.UsageError(e.args[0] if e.args else str(e)) from e
-    except CheckpointError as e:
+    except (CheckpointError, SchedulerError, ModelTaskError) as e:
+        raise click.ClickException(str(e)) from e
+    except ImportError as e:
+        if INSTALL_HINT not in str(e):
+            raise
         raise click.ClickException(str(e)) from e
     metrics = load_metrics(run_dir).to_pylist()
     failed = []
