@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+
 import click
 
 from cli._pairs import parse_pairs
@@ -98,9 +102,10 @@ def compute(
     """
     from imstats.cluster import SchedulerError
     from imstats.dataset import DatasetNotFoundError
-    from imstats.engine import RunMismatchError
+    from imstats.engine import RunInterrupted, RunLockedError, RunMismatchError
     from imstats.engine import compute as run
 
+    _sigterm_interrupts()
     try:
         path = run(
             dataset,
@@ -124,9 +129,23 @@ def compute(
     except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         raise click.UsageError(str(msg)) from None
-    except (RunMismatchError, SchedulerError, ImportError) as exc:
+    except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: finished shards are kept
+        msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
+        click.echo(f"imstats: {msg}", err=True)
+        sys.exit(130)
     click.echo(str(path))
+
+
+def _sigterm_interrupts() -> None:
+    """Make SIGTERM stop a run as Ctrl-C does (finished work kept, workers stopped)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (e.g. embedded): leave it
+        signal.signal(signal.SIGTERM, stop)
 
 
 @main.command()

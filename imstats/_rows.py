@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from imstats import registry
-from imstats.dataset.base import ExampleRef, Reader, reader_from_spec
+from imstats._progress import advance
+from imstats.dataset.base import ExampleRef, ImageReadError, Reader, reader_from_spec
 
 # fixed row columns, before the statistics
 _ID_FIELDS = (pa.field("id", pa.string(), nullable=False), pa.field("split", pa.string()))
@@ -214,7 +215,8 @@ def compute_rows(
         try:
             image = reader.load(ref)
         except Exception as exc:  # every failure to read is an error row
-            errors.append(str(exc) if type(exc).__name__ == "ImageReadError" else _exc(exc))
+            errors.append(str(exc) if isinstance(exc, ImageReadError) else _exc(exc))
+            advance(1.0)
         else:
             row["height"], row["width"] = int(image.shape[0]), int(image.shape[1])
             nbytes += getattr(image, "nbytes", 0)
@@ -246,35 +248,50 @@ def _compute_block(
             else:
                 inputs[i] = image
         batched = _batch_values(st, spec["params"], inputs)
+        share = 1.0 / len(stats)  # of an image, for the progress display
         for i, x in inputs.items():
             row, errors, _ = block[i]
-            if i in batched:
-                value = batched[i]
-            else:
-                try:
-                    value = st.func(x, **spec["params"])
-                except Exception as exc:
-                    errors.append(f"{st.name}: {_exc(exc)}")
-                    continue
-            try:
-                if len(st.fields) == 1:
-                    values = {st.fields[0].name: _plain(value)}
-                elif isinstance(value, dict):
-                    values = {f.name: _plain(value[f.name]) for f in st.fields}
-                else:
-                    values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
-                for f in st.fields:  # a value the column cannot hold is this row's error
-                    pa.scalar(values[f.name], type=f.type)
-            except Exception as exc:
-                errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
-                continue
-            row.update(values)
+            _fill(row, errors, st, spec["params"], x, batched.get(i, _NONE))
+            advance(share)
     out = []
     for row, errors, _ in block:
         if errors:
             row["error"] = "; ".join(errors)
         out.append(row)
     return out
+
+
+_NONE = object()
+
+
+def _fill(
+    row: dict[str, Any],
+    errors: list[str],
+    st: registry.Statistic,
+    params: dict[str, Any],
+    x: Any,
+    value: Any = _NONE,
+) -> None:
+    """Compute ``st`` on ``x`` (unless its batch ``value`` is given) into ``row``."""
+    if value is _NONE:
+        try:
+            value = st.func(x, **params)
+        except Exception as exc:
+            errors.append(f"{st.name}: {_exc(exc)}")
+            return
+    try:
+        if len(st.fields) == 1:
+            values = {st.fields[0].name: _plain(value)}
+        elif isinstance(value, dict):
+            values = {f.name: _plain(value[f.name]) for f in st.fields}
+        else:
+            values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
+        for f in st.fields:  # a value the column cannot hold is this row's error
+            pa.scalar(values[f.name], type=f.type)
+    except Exception as exc:
+        errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
+        return
+    row.update(values)
 
 
 def _batch_values(

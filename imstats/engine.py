@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 
 from imstats import __version__
 from imstats._pool import dispatch_pool, worker_initializer
-from imstats._progress import Progress
+from imstats._progress import Progress, run_reporting
 from imstats._rows import compute_rows, output_schema, resize_image, resolve_stats
 from imstats._shards import (
     META_KEY,
@@ -74,6 +74,7 @@ __all__ = [
     "DEFAULT_SHARD_SIZE",
     "META_KEY",
     "SHARD_KEY",
+    "RunInterrupted",
     "RunLockedError",
     "RunMismatchError",
     "RunPlan",
@@ -97,6 +98,10 @@ DEFAULT_SHARD_SIZE = 256
 
 class RunLockedError(RuntimeError):
     """Another run holds the lock of the same output file."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; its message says what is kept and how to resume."""
 
 
 def _versions() -> dict[str, str | None]:
@@ -523,6 +528,7 @@ def compute(
         scheduler=scheduler,
         timeout=timeout,
     )
+    say(f"listing {dataset if isinstance(dataset, str) else dataset.name} ...")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="imstats-") as tmp:
             path = run(plan(dataset, out=Path(tmp) / "stats.parquet", log=say, **options))
@@ -556,30 +562,49 @@ def _run(
 ) -> Path:
     """Dispatch the shards still to do, write each as it arrives, then merge."""
     bar = Progress(p.n_examples, p.n_done, progress)
-    if p.n_done:
-        bar.log(f"resuming: {len(p.shards) - len(p.todo)} of {len(p.shards)} shards already done")
+    where = (
+        f"Dask ({scheduler if isinstance(scheduler, str) else 'a Client'})"
+        if scheduler is not None
+        else f"{workers} worker process{'es' if workers > 1 else ''}"
+        if executor is None and workers > 1 and len(p.todo) > 1
+        else "the given executor"
+        if executor is not None
+        else "this process"
+    )
+    bar.log(
+        f"{p.n_examples} images in {len(p.shards)} shards"
+        + (f" ({len(p.shards) - len(p.todo)} already done)" if p.n_done else "")
+        + f", on {where}"
+    )
 
     def finished(i: int, table: pa.Table) -> None:
         n = write_shard(table, p.paths[i])
-        bar.update(n)
+        bar.shard_done(i, n)
         if on_shard is not None:
             on_shard(i, n)
 
     try:
+        if p.todo and scheduler is None:
+            _warm_kernels(p.stat_names, bar.log)
         if not p.todo:
             pass
         elif scheduler is not None:
             from imstats._dask import dispatch_dask
 
-            dispatch_dask(p, scheduler, finished, timeout=timeout, log=bar.log)
+            dispatch_dask(p, scheduler, finished, timeout=timeout, log=bar.log, tick=bar.tick)
         elif executor is None and (workers == 1 or len(p.todo) <= 1):
             for i in p.todo:
-                finished(i, shard_table(*p.task(i)))
+                finished(i, run_reporting(bar.tick, shard_table, *p.task(i)))
         else:
-            if executor is None:
-                _warm_kernels(p.stat_names, bar.log)
-            dispatch_pool(p, workers, finished, bar.log, executor)
-        bar.update(0, final=True)
+            dispatch_pool(p, workers, finished, bar.log, executor, bar.tick)
+        bar.final()
+    except KeyboardInterrupt:
+        bar.close()
+        kept = sum(path.exists() for path in p.paths)
+        raise RunInterrupted(
+            f"interrupted: {kept} of {len(p.shards)} shards are kept in {p.shard_dir}; "
+            "run the same command again to resume"
+        ) from None
     finally:
         bar.close()
     n_rows, n_err = merge(p)
