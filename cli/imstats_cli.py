@@ -107,7 +107,7 @@ def compute(
 
     _sigterm_interrupts()
     try:
-        path = run(
+        run(
             dataset,
             root=root,
             out=out or f"{dataset}.parquet",
@@ -135,7 +135,7 @@ def compute(
         msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
         click.echo(f"imstats: {msg}", err=True)
         sys.exit(130)
-    click.echo(str(path))
+    click.echo(out or f"{dataset}.parquet")
 
 
 def _sigterm_interrupts() -> None:

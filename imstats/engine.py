@@ -408,7 +408,7 @@ def compute(
     executor: cf.Executor | None = None,
     scheduler: Any = None,
     timeout: float = 30.0,
-) -> Path | pa.Table:
+) -> pa.Table:
     """Compute statistics for every example of a dataset into one Parquet table.
 
     Parameters
@@ -472,8 +472,9 @@ def compute(
 
     Returns
     -------
-    pathlib.Path or pyarrow.Table
-        The path of the written file, or the table when ``out`` is None.
+    pyarrow.Table
+        The table (with its metadata), whether or not ``out`` is given; with ``out``, the
+        table is also written there (and read back from it).
 
     Raises
     ------
@@ -537,8 +538,9 @@ def compute(
         p = plan(dataset, out=out, log=say, **options)
         if p.complete:
             say(f"{out} is already complete and up to date ({p.n_examples} rows); nothing to do")
-            return p.out
-        return run(p)
+        else:
+            run(p)
+    return pq.read_table(out, memory_map=True)
 
 
 def _logger(enabled: bool) -> Callable[[str], None]:
@@ -624,8 +626,10 @@ def _warm_kernels(stat_names: list[str], log: Callable[[str], None]) -> None:
     jit.ensure_warm(stat_names, log=log)
 
 
-def read(path: str | os.PathLike[str]) -> pa.Table:
-    """Load a table written by :func:`compute` (with its schema metadata)."""
+def read(path: str | os.PathLike[str] | pa.Table) -> pa.Table:
+    """Load a table written by :func:`compute` (with its schema metadata); a table as is."""
+    if isinstance(path, pa.Table):
+        return path
     return pq.read_table(path)
 
 
