@@ -85,17 +85,27 @@ def restricted_load(data: bytes) -> Any:
 
 
 def _check_plain(obj: Any, where: str) -> None:
-    """Refuse object-dtype arrays anywhere in a loaded batch."""
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise UnsafePickleError(f"{where}: holds an object-dtype array; refused")
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_plain(k, where)
-            _check_plain(v, where)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _check_plain(v, where)
+    """Refuse object-dtype arrays anywhere in a loaded batch.
+
+    Visits each container once (by identity), without recursion: a pickle can share one
+    list many times over or nest deeply, and the check stays linear in the pickle's size.
+    """
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, np.ndarray):
+            if o.dtype.hasobject:
+                raise UnsafePickleError(f"{where}: holds an object-dtype array; refused")
+        elif isinstance(o, (dict, list, tuple)):
+            if id(o) in seen:
+                continue
+            seen.add(id(o))
+            if isinstance(o, dict):
+                stack.extend(o.keys())
+                stack.extend(o.values())
+            else:
+                stack.extend(o)
 
 
 def load_batch(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
