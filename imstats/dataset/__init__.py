@@ -13,6 +13,8 @@ from imstats.dataset.base import (
     get_reader,
     reader_from_spec,
     register_reader,
+    text_id,
+    text_id_bytes,
 )
 
 __all__ = [
@@ -24,4 +26,6 @@ __all__ = [
     "get_reader",
     "reader_from_spec",
     "register_reader",
+    "text_id",
+    "text_id_bytes",
 ]

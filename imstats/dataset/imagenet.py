@@ -17,9 +17,10 @@ Root layouts recognised (``<data>`` below is the root itself, or
 Classes are the wnids in sorted order (torchvision's ``ImageFolder``/``ImageNet`` order),
 taken from ``train/`` (else from ``val/`` folders, else the devkit or the csv). Ids are
 ``train/<wnid>/<file>`` and ``val/<file>`` whatever the val layout, so tables join across
-layouts. Extra column: ``wnid``. The engine's ``resize`` preset is 128 (METHOD.md: entropy
-and DCT on 128 x 128 bilinear-resized images, as the authors did); ``resize=0`` (``--resize
-0``) keeps the native size.
+layouts; a name that is not valid UTF-8 is escaped by :func:`imstats.dataset.base.text_id`
+in ids, classes and the extra column ``wnid``. The engine's ``resize`` preset is 128
+(METHOD.md: entropy and DCT on 128 x 128 bilinear-resized images, as the authors did);
+``resize=0`` (``--resize 0``) keeps the native size.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from imstats.dataset._files import FileReader
-from imstats.dataset.base import ExampleRef, register_reader
+from imstats.dataset.base import ExampleRef, register_reader, text_id
 from imstats.dataset.imageio import is_image_file
 
 _VAL_NUM = re.compile(r"ILSVRC2012_val_(\d+)")
@@ -131,6 +132,10 @@ class ImageNetReader(FileReader):
         return self._val
 
     def classes(self) -> list[str]:
+        return [text_id(w) for w in self._wnids()]
+
+    def _wnids(self) -> list[str]:
+        """The class wnids as the file system (or label file) gives them, sorted."""
         if self._classes is None:
             wnids = _subdirs(self.data / "train") or _subdirs(self.data / "val")
             if not wnids:
@@ -140,17 +145,19 @@ class ImageNetReader(FileReader):
 
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
         splits = self.check_split(split)
-        index = {w: i for i, w in enumerate(self.classes())}
+        index = {w: i for i, w in enumerate(self._wnids())}
         if "train" in splits and (self.data / "train").is_dir():
             train = self.data / "train"
             for wnid in _subdirs(train):
+                extra = {"wnid": text_id(wnid)}
                 for f in _files(train / wnid):
                     rel = f"train/{wnid}/{f}"
-                    yield ExampleRef(rel, "train", index.get(wnid), {"wnid": wnid}, rel)
+                    yield ExampleRef(text_id(rel), "train", index.get(wnid), extra, rel)
         if "val" in splits:
             for rel, wnid in self._val_list():
                 label = None if wnid is None else index.get(wnid)
-                yield ExampleRef(f"val/{Path(rel).name}", "val", label, {"wnid": wnid}, rel)
+                extra = {"wnid": None if wnid is None else text_id(wnid)}
+                yield ExampleRef(text_id(f"val/{Path(rel).name}"), "val", label, extra, rel)
 
     def file_root(self) -> Path:
         return self.data

@@ -3,13 +3,17 @@
 Found by an adversarial campaign (issue 14); every test here failed before its fix.
 """
 
+import os
 import pickle
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from imstats.dataset import ImageReadError
+from imstats.dataset import ImageReadError, get_reader, text_id, text_id_bytes
 from imstats.dataset.cifar import _check_plain, load_batch, restricted_load
+from imstats.engine import compute
 
 
 # -- CIFAR: the restricted unpickler's object check --------------------------------------
@@ -46,3 +50,75 @@ def test_cifar_check_handles_cycles_and_deep_nesting():
     n = 10_000
     deep = restricted_load(b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".")
     _check_plain(deep, "f")
+
+
+# -- file names that are not valid UTF-8 ------------------------------------------------
+def write_png(path: bytes, value=0, shape=(16, 16)) -> None:
+    """An image at a path given as bytes (so that any name can be written)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    a = np.full(shape, value, np.uint8)
+    a[0, 0] = 255 - value
+    with open(path, "wb") as f:
+        Image.fromarray(a).save(f, format="PNG")
+
+
+def test_text_id_scheme_is_lossless():
+    names = [b"caf\xe9.png", b"a\\b.png", b"a\\xe9.png", b"\xe2\x82.png", "café.png".encode()]
+    ids = [text_id(os.fsdecode(n)) for n in names]
+    assert ids[:4] == ["caf\\xe9.png", "a\\\\b.png", "a\\\\xe9.png", "\\xe2\\x82.png"]
+    assert ids[4] == "café.png"  # valid UTF-8 is its own id
+    assert len(set(ids)) == len(ids)
+    for n, i in zip(names, ids, strict=True):
+        i.encode("utf-8")
+        assert text_id_bytes(i) == n
+
+
+def test_folder_non_utf8_file_name_gets_a_row(tmp_path):
+    root = os.fsencode(tmp_path)
+    write_png(root + b"/cat/caf\xe9.png", 10)
+    write_png(root + b"/cat/ok.png", 20)
+    write_png(root + b"/d\xf6g/x.png", 30)
+    with open(root + b"/cat/bad\xff.png", "wb") as f:
+        f.write(b"not a png")
+    r = get_reader("folder", tmp_path)
+    assert r.classes() == ["cat", "d\\xf6g"]
+    refs = {x.id: x for x in r.examples()}
+    assert list(refs) == ["cat/bad\\xff.png", "cat/caf\\xe9.png", "cat/ok.png", "d\\xf6g/x.png"]
+    assert refs["d\\xf6g/x.png"].label == 1
+    assert r.load(refs["cat/caf\\xe9.png"])[0, 0] == 245
+    # the id leads back to the file
+    assert os.path.exists(tmp_path / os.fsdecode(text_id_bytes("cat/caf\\xe9.png")))
+    t = compute("folder", root=tmp_path, stats=["entropy"], progress=False)
+    rows = {row["id"]: row for row in t.to_pylist()}
+    assert rows["cat/caf\\xe9.png"]["error"] is None
+    assert rows["cat/caf\\xe9.png"]["entropy"] == rows["cat/ok.png"]["entropy"]
+    # a bad file with such a name is an error row whose text is storable and names it
+    assert "bad\\xff.png: not an image file" in rows["cat/bad\\xff.png"]["error"]
+
+
+def test_imagenet_and_kth_non_utf8_names(tmp_path):
+    root = os.fsencode(tmp_path / "imagenet")
+    write_png(root + b"/train/n01/n01_\xe9.JPEG")
+    write_png(root + b"/train/n0\xe9/n0_1.JPEG")
+    write_png(root + b"/val/ILSVRC2012_val_\xe9.JPEG")
+    r = get_reader("imagenet", tmp_path / "imagenet")
+    assert r.classes() == ["n01", "n0\\xe9"]
+    refs = list(r.examples())
+    assert [(x.id, x.label, x.extra["wnid"]) for x in refs] == [
+        ("train/n01/n01_\\xe9.JPEG", 0, "n01"),
+        ("train/n0\\xe9/n0_1.JPEG", 1, "n0\\xe9"),
+        ("val/ILSVRC2012_val_\\xe9.JPEG", None, None),
+    ]
+    assert all(r.load(x).shape == (16, 16) for x in refs)
+    root = os.fsencode(tmp_path / "kth")
+    write_png(root + b"/w\xf6ol/sample_c/1c-scale_2_im_1_col\xe9.png")
+    write_png(root + b"/w\xf6ol/sample_a/1a-scale_2_im_1_col.png")
+    k = get_reader("kth-tips2b", tmp_path / "kth")
+    assert k.classes() == ["w\\xf6ol"]
+    (t,) = k.examples("test")
+    assert t.id == "w\\xf6ol/sample_c/1c-scale_2_im_1_col\\xe9.png"
+    assert t.extra["material"] == "w\\xf6ol"
+    (a,) = k.examples("train")
+    assert k.load(a).shape == (16, 16)
+    tab = compute("kth-tips2b", root=tmp_path / "kth", stats=["entropy"], progress=False)
+    assert tab.num_rows == 2 and "does not match" in tab.column("error").to_pylist()[1]
