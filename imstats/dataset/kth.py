@@ -98,8 +98,14 @@ class KTHTips2bReader(FileReader):
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
         splits = self.check_split(split)
         index = {c: i for i, c in enumerate(self._material_dirs())}
-        for path in walk_images(self.base):
+        empty = dict.fromkeys(("scale", "image", "illumination", "rotation"))
+        for path, listing_error in walk_images(self.base):
             rel = path.relative_to(self.base)
+            if listing_error is not None:  # an unreadable material or sample folder
+                ref = self._folder_error(rel, listing_error, splits, index, empty)
+                if ref is not None:
+                    yield ref
+                continue
             if len(rel.parts) != 3 or not rel.parts[1].startswith("sample_"):
                 continue  # not <material>/sample_<x>/<file>
             material, sample = rel.parts[0], rel.parts[1][len("sample_") :].lower()
@@ -111,9 +117,33 @@ class KTHTips2bReader(FileReader):
             try:
                 extra.update(parse_name(Path(rel.parts[2]).stem))
             except ValueError as exc:
-                extra.update(scale=None, image=None, illumination=None, rotation=None)
+                extra.update(empty)
                 error = str(exc)
             src = self.base.relative_to(self.root) / rel
             yield ExampleRef(
                 text_id(rel.as_posix()), s, index[material], extra, (src.as_posix(), error)
             )
+
+    def _folder_error(
+        self,
+        rel: Path,
+        error: str,
+        splits: tuple[str, ...],
+        index: dict[str, int],
+        empty: dict[str, Any],
+    ) -> ExampleRef | None:
+        """The error row of a folder that could not be listed, if its images would count."""
+        parts = rel.parts
+        if len(parts) == 1:  # a material folder: its split is unknown, report it once
+            s = splits[0]
+            sample = None
+        elif len(parts) == 2 and parts[1].startswith("sample_"):
+            sample = parts[1][len("sample_") :].lower()
+            s = "test" if sample == self.test_sample else "train"
+            if s not in splits:
+                return None
+        else:
+            return None  # deeper folders hold no examples
+        extra = {"material": text_id(parts[0]), "sample": sample and text_id(sample), **empty}
+        src = (self.base.relative_to(self.root) / rel).as_posix()
+        return ExampleRef(text_id(rel.as_posix()), s, index.get(parts[0]), extra, (src, error))

@@ -122,3 +122,61 @@ def test_imagenet_and_kth_non_utf8_names(tmp_path):
     assert k.load(a).shape == (16, 16)
     tab = compute("kth-tips2b", root=tmp_path / "kth", stats=["entropy"], progress=False)
     assert tab.num_rows == 2 and "does not match" in tab.column("error").to_pylist()[1]
+
+
+# -- the folder walk: link loops and unreadable folders --------------------------------
+@pytest.mark.timeout(20)
+def test_folder_walk_does_not_follow_links_back_into_the_tree(tmp_path):
+    root = tmp_path / "data"
+    write_png(os.fsencode(root / "cat" / "a.png"))
+    os.symlink("..", root / "cat" / "up")  # a loop into an ancestor
+    (root / "dog" / "deep").mkdir(parents=True)
+    os.symlink("../..", root / "dog" / "deep" / "top")  # a second loop (two hung the walk)
+    os.symlink("../../cat", root / "dog" / "deep" / "again")  # another way into cat
+    outside = tmp_path / "elsewhere"
+    write_png(os.fsencode(outside / "b.png"))
+    os.symlink(outside, root / "dog" / "linked")  # a link out of the tree is followed
+    os.symlink(outside, root / "dog" / "linked2")  # ... once
+    r = get_reader("folder", root)
+    assert [x.id for x in r.examples()] == ["cat/a.png", "dog/linked/b.png"]
+
+
+def test_unreadable_folder_is_an_error_row(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    write_png(os.fsencode(root / "cat" / "a.png"))
+    write_png(os.fsencode(root / "cat" / "private" / "b.png"))
+    write_png(os.fsencode(root / "dog" / "c.png"))
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if not isinstance(path, int) and os.fspath(path).endswith("private"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr("imstats.dataset._files.os.scandir", scandir)
+    refs = list(get_reader("folder", root).examples())
+    assert [x.id for x in refs] == ["cat/a.png", "cat/private", "dog/c.png"]
+    t = compute("folder", root=root, stats=["entropy"], progress=False)
+    errors = dict(zip(t.column("id").to_pylist(), t.column("error").to_pylist(), strict=True))
+    assert errors["cat/a.png"] is None and errors["dog/c.png"] is None
+    assert errors["cat/private"].startswith("cat/private: cannot list this folder: permission")
+
+
+def test_kth_unreadable_sample_folder_is_an_error_row(tmp_path, monkeypatch):
+    base = tmp_path / "kth"
+    for s in "ac":
+        write_png(os.fsencode(base / "wool" / f"sample_{s}" / f"1{s}-scale_2_im_1_col.png"))
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if not isinstance(path, int) and os.fspath(path).endswith("sample_c"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr("imstats.dataset._files.os.scandir", scandir)
+    r = get_reader("kth-tips2b", base)
+    (t,) = r.examples("test")
+    assert t.id == "wool/sample_c" and t.extra["sample"] == "c"
+    with pytest.raises(ImageReadError, match="wool/sample_c: cannot list this folder"):
+        r.load(t)
+    assert [x.id for x in r.examples("train")] == ["wool/sample_a/1a-scale_2_im_1_col.png"]
