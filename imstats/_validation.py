@@ -14,19 +14,26 @@ LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float64)
 
 
 def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.ndarray:
-    """Validate one image and return it as a NumPy array (not copied when already valid).
+    """Validate one image and return it as a NumPy array the kernels take.
 
     Accepted: an ``H x W`` gray or ``H x W x 3`` RGB array of dtype ``uint8``, or of a
     floating dtype with finite values in ``[0, 1]``. ``H x W x 1`` is squeezed to gray.
+    The result is the input itself (not copied) when it is uint8, float32 or float64 in
+    the machine's byte order; otherwise a converted copy with the same values: float16
+    and long double become float64 (long double rounded to the nearest float64), and a
+    byte-swapped (big-endian) array is brought to the native order.
 
     Raises
     ------
     TypeError
-        For a non-array, a bool array, or an integer dtype other than uint8.
+        For a non-array, a masked array (``numpy.ma``: masks would be ignored), a bool
+        array, or an integer dtype other than uint8.
     ValueError
         For a wrong number of dimensions or channels, an empty image, a side shorter
         than ``min_side``, NaN/inf values, or float values outside ``[0, 1]``.
     """
+    if isinstance(image, np.ma.MaskedArray):
+        raise TypeError(_masked_message(name))
     if not isinstance(image, np.ndarray):
         try:
             arr = np.asarray(image)
@@ -87,23 +94,49 @@ def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.
                 f"float {name} must have values in [0, 1]; got range [{lo:g}, {hi:g}]. "
                 f"Divide 0..255 data by 255, or pass it as uint8."
             )
+    return _native(arr)
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in a dtype the kernels compile for: uint8, float32 or float64, native order."""
+    if arr.dtype.kind == "f" and arr.dtype.type not in (np.float32, np.float64):
+        return arr.astype(np.float64)  # float16, long double
+    if not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
     return arr
+
+
+def _masked_message(name: str) -> str:
+    return (
+        f"{name} is a masked array (numpy.ma); statistics would ignore its mask. "
+        f"Fill the masked pixels first, e.g. {name}.filled(0), or pass np.ma.getdata({name}) "
+        f"to use the data under the mask."
+    )
 
 
 def check_images(images: object, name: str = "images") -> np.ndarray:
     """Validate a stack of same-shape images, once, and return it as a NumPy array.
 
     Accepted: an ``N x H x W`` gray or ``N x H x W x 3`` RGB stack (``N x H x W x 1`` is
-    squeezed to gray) with the dtypes and values :func:`check_image` accepts. ``N`` may be 0.
+    squeezed to gray) with the dtypes and values :func:`check_image` accepts, converted as
+    it converts them. ``N`` may be 0.
+
+    A 3-D array whose last axis has length 3 is refused: it is most likely one RGB image
+    (H x W x 3), which read as a stack would silently give H wrong values. Pass
+    ``image[None]`` for one RGB image; a stack of gray images 3 pixels wide must go
+    through the per-image function.
 
     Raises
     ------
     TypeError
-        As :func:`check_image` (a non-array, bool or non-uint8 integer dtype).
+        As :func:`check_image` (a non-array, a masked array, bool or non-uint8 integer
+        dtype).
     ValueError
-        For a wrong number of dimensions or channels, empty images, NaN/inf values, or float
-        values outside ``[0, 1]``.
+        For a wrong number of dimensions or channels, an ``N x H x 3`` array, empty images,
+        NaN/inf values, or float values outside ``[0, 1]``.
     """
+    if isinstance(images, np.ma.MaskedArray):
+        raise TypeError(_masked_message(name))
     if isinstance(images, np.ndarray):
         arr = images
     else:
@@ -132,11 +165,22 @@ def check_images(images: object, name: str = "images") -> np.ndarray:
             f"{name} must have 3 channels (RGB) in its last axis; got shape {arr.shape}: "
             f"drop an alpha channel with [..., :3]."
         )
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        raise ValueError(
+            f"{name} has shape {arr.shape}, which looks like one H x W x 3 RGB image, not a "
+            f"stack: pass a stack N x H x W x 3 ({name}[None] for one image) or call the "
+            f"per-image function. (A stack of gray images 3 pixels wide is refused as "
+            f"ambiguous: call the per-image function on each.)"
+        )
     if arr.shape[1] == 0 or arr.shape[2] == 0:
         raise ValueError(f"{name} are empty (shape {arr.shape}); pass images with pixels.")
     if arr.shape[0] > 0:
-        # dtype and value checks of check_image, on all images at once (H stacked along N)
-        check_image(arr.reshape((-1, *arr.shape[2:])), name)
+        # dtype and value checks of check_image, on all images at once (H stacked along N);
+        # it also converts float16, long double and byte-swapped data for the kernels
+        flat = arr.reshape((-1, *arr.shape[2:]))
+        checked = check_image(flat, name)
+        if checked is not flat:
+            arr = checked.reshape(arr.shape)
     return arr
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from imstats._validation import check_image, luminance, luminance_u8, to_rgb_u8
+from imstats._validation import check_image, check_images, luminance, luminance_u8, to_rgb_u8
 
 
 def test_accepts_gray_rgb_and_squeezes_single_channel():
@@ -49,3 +49,82 @@ def test_luminance_weights_and_scales():
     assert luminance_u8(rgb).tolist() == [[76, 150, 29]]
     assert to_rgb_u8(np.ones((2, 2))).shape == (2, 2, 3)
     assert to_rgb_u8(np.ones((2, 2)))[0, 0, 0] == 255
+
+
+# -- dtypes the kernels do not compile for are converted once, here (issue 14) --------
+_rng = np.random.default_rng(14)
+_GRAY = _rng.random((24, 20))
+_RGB = _rng.random((24, 20, 3))
+_DTYPE_CASES = {
+    # name: (input, the native array with the same values)
+    "float16": (_GRAY.astype(np.float16), _GRAY.astype(np.float16).astype(np.float64)),
+    "float16-rgb": (_RGB.astype(np.float16), _RGB.astype(np.float16).astype(np.float64)),
+    "longdouble": (_GRAY.astype(np.longdouble), _GRAY),
+    "longdouble-rgb": (_RGB.astype(np.longdouble), _RGB),
+    ">f4": (_GRAY.astype(">f4"), _GRAY.astype(np.float32)),
+    ">f8": (_GRAY.astype(">f8"), _GRAY),
+    ">f8-rgb": (_RGB.astype(">f8"), _RGB),
+    "<f8 (native)": (_GRAY.astype("<f8"), _GRAY),
+}
+
+
+def _functions():
+    import imstats
+
+    return {
+        "entropy": imstats.entropy,
+        "entropy-skimage": lambda x: imstats.entropy(x, convention="skimage"),
+        "dct_coefficients": imstats.dct_coefficients,
+        "dct_matrix": imstats.dct_matrix,
+        "segment_count": imstats.segment_count,
+        "entropy_batch": lambda x: imstats.entropy_batch(np.stack([x, x[::-1]])),
+        "dct_coefficients_batch": lambda x: imstats.dct_coefficients_batch(np.stack([x, x[::-1]])),
+    }
+
+
+@pytest.mark.parametrize("case", list(_DTYPE_CASES))
+def test_other_float_dtypes_and_byte_orders_give_the_native_values(case):
+    x, native = _DTYPE_CASES[case]
+    checked = check_image(x)
+    assert checked.dtype.isnative and checked.dtype.type in (np.float32, np.float64)
+    np.testing.assert_array_equal(checked, native)
+    stack = check_images(np.stack([x, x]))
+    assert stack.dtype == checked.dtype and stack.shape[0] == 2
+    for fname, f in _functions().items():
+        got, want = f(x), f(native)
+        assert np.array_equal(got, want, equal_nan=True), (case, fname, got, want)
+
+
+def test_native_input_is_not_copied():
+    for a in (np.zeros((4, 5), np.uint8), np.zeros((4, 5)), np.zeros((4, 5, 3), np.float32)):
+        assert check_image(a) is a
+    s = np.zeros((2, 4, 5))
+    assert check_images(s) is s
+
+
+def test_big_endian_integers_are_refused_as_integers():
+    with pytest.raises(TypeError, match="integer images must be uint8"):
+        check_image(np.zeros((3, 3), ">u2"))
+
+
+def test_masked_arrays_are_refused():
+    m = np.ma.masked_array(np.zeros((4, 5)), mask=np.eye(4, 5, dtype=bool))
+    with pytest.raises(TypeError, match=r"picture is a masked array \(numpy.ma\).*filled"):
+        check_image(m, "picture")
+    with pytest.raises(TypeError, match=r"masked array.*images\.filled\(0\)"):
+        check_images(np.ma.stack([m, m]))
+    import imstats
+
+    with pytest.raises(TypeError, match="masked array"):
+        imstats.entropy(m)
+
+
+def test_a_single_rgb_image_is_not_taken_for_a_stack():
+    import imstats
+
+    rgb = (_RGB * 255).astype(np.uint8)
+    for f in (check_images, imstats.entropy_batch, imstats.dct_coefficients_batch):
+        with pytest.raises(ValueError, match=r"looks like one H x W x 3 RGB image.*\[None\]"):
+            f(rgb)
+    # as a stack of one it is fine
+    assert imstats.dct_coefficients_batch(rgb[None])[0] == imstats.dct_coefficients(rgb)
