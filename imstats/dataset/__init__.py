@@ -6,6 +6,7 @@
 from imstats.dataset import cifar, folder, imagenet, kth, mnist, voc  # noqa: F401
 from imstats.dataset.base import (
     DatasetNotFoundError,
+    DuplicateIdError,
     ExampleRef,
     ImageReadError,
     Reader,
@@ -19,6 +20,7 @@ from imstats.dataset.base import (
 
 __all__ = [
     "DatasetNotFoundError",
+    "DuplicateIdError",
     "ExampleRef",
     "ImageReadError",
     "Reader",

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
+
+class DuplicateIdError(ValueError):
+    """A reader listed two examples with one id (tables join on ids, so this is refused)."""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -108,6 +112,25 @@ class ExampleRef:
     label: int | tuple[int, ...] | None
     extra: dict[str, Any] = field(default_factory=dict)
     source: Any = None
+
+
+def unique_ids(refs: Iterable[ExampleRef], dataset: str, hint: str = "") -> Iterator[ExampleRef]:
+    """``refs`` unchanged; :class:`DuplicateIdError` at the first id seen twice.
+
+    Readers whose ids come from file contents (a listing, a batch size) pass their
+    examples through this, so that a malformed dataset stops with a clear error before
+    any statistic is computed instead of writing a table with repeated ids. ``hint``
+    says what usually causes a repeat in that dataset and how to fix it.
+    """
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.id in seen:
+            raise DuplicateIdError(
+                f"dataset {dataset!r} lists the example id {ref.id!r} twice; ids must be "
+                f"unique (tables join on them). {hint}".rstrip()
+            )
+        seen.add(ref.id)
+        yield ref
 
 
 class Reader(ABC):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imstats.dataset import ImageReadError, get_reader, text_id, text_id_bytes
+from imstats.dataset import DuplicateIdError, ImageReadError, get_reader, text_id, text_id_bytes
 from imstats.dataset.cifar import _check_plain, load_batch, restricted_load
 from imstats.engine import compute
+from tests.dataset.test_readers import cifar_root
 
 
 # -- CIFAR: the restricted unpickler's object check --------------------------------------
@@ -180,3 +181,84 @@ def test_kth_unreadable_sample_folder_is_an_error_row(tmp_path, monkeypatch):
     with pytest.raises(ImageReadError, match="wool/sample_c: cannot list this folder"):
         r.load(t)
     assert [x.id for x in r.examples("train")] == ["wool/sample_a/1a-scale_2_im_1_col.png"]
+
+
+# -- bad content in the array datasets: CIFAR-10 ---------------------------------------
+def _rewrite_cifar(root, name, changes):
+    path = root / "cifar-10-batches-py" / name
+    batch = pickle.loads(path.read_bytes())  # the test's own file
+    batch.update(changes)
+    for k, v in changes.items():
+        if v is None:
+            del batch[k]
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def test_cifar_label_out_of_range_is_an_error_row_naming_file_and_image(tmp_path):
+    root, batches = cifar_root(tmp_path)
+    _rewrite_cifar(root, "data_batch_1", {b"labels": [3, 99, -1]})
+    r = get_reader("cifar10", root)
+    refs = {x.id: x for x in r.examples("train")}
+    assert refs["cifar10/train/0"].label == 3
+    for i, v in ((1, 99), (2, -1)):
+        bad = refs[f"cifar10/train/{i}"]
+        assert bad.label is None
+        with pytest.raises(ImageReadError, match=rf"data_batch_1: label {v} of image {i} is out"):
+            r.load(bad)
+    t = compute("cifar10", root=root, split="train", stats=["dct_coefficients"], progress=False)
+    errors = t.column("error").to_pylist()
+    assert t.num_rows == 15 and sum(e is not None for e in errors) == 2
+    assert "label 99 of image 1" in errors[1]
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({b"labels": ["cat", 1, 2]}, r"'labels' must be integers .*index 0 holds str 'cat'"),
+        ({b"labels": [0.0, 1, 2]}, r"index 0 holds float"),
+        ({b"labels": 7}, r"one label per row; got data \(3, 3072\) and 0 labels"),
+        ({b"filenames": [1, 2, 3]}, r"'filenames' must be byte or text strings; index 0 holds int"),
+        ({b"filenames": [b"a.png"]}, r"'filenames' must list one name per image; got 1 entries"),
+    ],
+    ids=["str-label", "float-label", "int-labels", "int-filenames", "short-filenames"],
+)
+def test_cifar_bad_labels_or_file_names_are_one_error_row(tmp_path, change, match):
+    root, _ = cifar_root(tmp_path)
+    _rewrite_cifar(root, "data_batch_2", change)
+    r = get_reader("cifar10", root)
+    ids = [x.id for x in r.examples("train")]
+    assert "cifar10/train/data_batch_2" in ids and len(ids) == 13
+    with pytest.raises(
+        ImageReadError, match="data_batch_2: not a valid CIFAR-10 batch: .*" + match
+    ):
+        r.load(next(x for x in r.examples("train") if x.id.endswith("data_batch_2")))
+    # and the run goes on
+    t = compute("cifar10", root=root, split="train", stats=["dct_coefficients"], progress=False)
+    assert t.num_rows == 13 and t.column("error").null_count == 12
+
+
+def test_cifar_oversized_batch_would_repeat_ids(tmp_path):
+    root, _ = cifar_root(tmp_path)
+    rng = np.random.default_rng(0)
+    _rewrite_cifar(
+        root,
+        "data_batch_1",
+        {
+            b"data": rng.integers(0, 256, (10_005, 3072), np.uint8),
+            b"labels": [1] * 10_005,
+            b"filenames": None,
+        },
+    )
+    r = get_reader("cifar10", root)
+    ids = [x.id for x in r.examples("train")]
+    assert len(ids) == len(set(ids)) == 13 and ids[0] == "cifar10/train/data_batch_1"
+    with pytest.raises(ImageReadError, match=r"holds 10005 images, more than the 10000"):
+        r.load(r.examples("train").__next__())
+
+
+def test_duplicate_ids_are_a_clear_error():
+    from imstats.dataset.base import ExampleRef, unique_ids
+
+    refs = [ExampleRef("a", "train", 0), ExampleRef("b", "train", 0), ExampleRef("a", "test", 1)]
+    with pytest.raises(DuplicateIdError, match="'x' lists the example id 'a' twice.*Fix it"):
+        list(unique_ids(refs, "x", "Fix it."))
