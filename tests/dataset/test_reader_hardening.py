@@ -3,6 +3,7 @@
 Found by an adversarial campaign (issue 14); every test here failed before its fix.
 """
 
+import gzip
 import os
 import pickle
 import time
@@ -262,3 +263,68 @@ def test_duplicate_ids_are_a_clear_error():
     refs = [ExampleRef("a", "train", 0), ExampleRef("b", "train", 0), ExampleRef("a", "test", 1)]
     with pytest.raises(DuplicateIdError, match="'x' lists the example id 'a' twice.*Fix it"):
         list(unique_ids(refs, "x", "Fix it."))
+
+
+# -- MNIST / Fashion-MNIST ----------------------------------------------------------------
+def write_idx(path, arr, gz=False):
+    """An idx file (uint8 or int8) as the MNIST files are written."""
+    code = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}[arr.dtype]
+    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    data = head + arr.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def _idx_root(tmp_path, labels=None, images=None, gz=False):
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 4), ("t10k", 2)):
+        im = rng.integers(0, 256, (n, 5, 4), np.uint8)
+        lab = rng.integers(0, 10, n).astype(np.uint8)
+        if stem == "train":  # the bad content, where the test puts it
+            im = im if images is None else images
+            lab = lab if labels is None else labels
+        write_idx(tmp_path / f"{stem}-images-idx3-ubyte", im, gz)
+        write_idx(tmp_path / f"{stem}-labels-idx1-ubyte", lab, gz)
+    return tmp_path
+
+
+def test_mnist_label_out_of_range_is_an_error_row(tmp_path):
+    root = _idx_root(tmp_path, labels=np.array([1, 200, 9, 0], np.uint8))
+    r = get_reader("mnist", root)
+    refs = list(r.examples("train"))
+    assert [x.label for x in refs] == [1, None, 9, 0]
+    with pytest.raises(ImageReadError, match=r"train-labels-idx1-ubyte: label 200 at index 1"):
+        r.load(refs[1])
+    root = _idx_root(tmp_path / "neg", labels=np.array([-3, 1, 2, 3], np.int8))
+    r = get_reader("fashion-mnist", root)
+    with pytest.raises(ImageReadError, match=r"label -3 at index 0 is outside 0..9"):
+        r.load(next(iter(r.examples("train"))))
+    t = compute("fashion-mnist", root=root, stats=["dct_coefficients"], progress=False)
+    assert t.num_rows == 6 and t.column("error").null_count == 5
+
+
+def test_mnist_truncated_or_corrupt_gzip_names_the_file(tmp_path):
+    root = _idx_root(tmp_path, gz=True)
+    p = root / "train-images-idx3-ubyte.gz"
+    whole = p.read_bytes()
+    p.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz is truncated or corrupt"):
+        list(get_reader("mnist", root).examples("train"))
+    p.write_bytes(whole[:10] + b"\xff" * (len(whole) - 10))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz is truncated or corrupt"):
+        list(get_reader("mnist", root).examples("train"))
+    p.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz is truncated or corrupt"):
+        list(get_reader("mnist", root).examples("train"))
+
+
+def test_mnist_files_of_the_wrong_shape_name_the_file(tmp_path):
+    root = _idx_root(tmp_path, labels=np.zeros((4, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"labels-idx1-ubyte must hold N integer labels"):
+        list(get_reader("mnist", root).examples("train"))
+    root = _idx_root(tmp_path / "2d", images=np.zeros((4, 20), np.uint8))
+    with pytest.raises(ValueError, match=r"images-idx3-ubyte must hold N x H x W uint8"):
+        list(get_reader("mnist", root).examples("train"))
