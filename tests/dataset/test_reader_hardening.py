@@ -14,8 +14,9 @@ from PIL import Image
 
 from imstats.dataset import DuplicateIdError, ImageReadError, get_reader, text_id, text_id_bytes
 from imstats.dataset.cifar import _check_plain, load_batch, restricted_load
+from imstats.dataset.voc import VOC_CLASSES
 from imstats.engine import compute
-from tests.dataset.test_readers import cifar_root
+from tests.dataset.test_readers import cifar_root, img, voc_root, voc_xml
 
 
 # -- CIFAR: the restricted unpickler's object check --------------------------------------
@@ -328,3 +329,66 @@ def test_mnist_files_of_the_wrong_shape_name_the_file(tmp_path):
     root = _idx_root(tmp_path / "2d", images=np.zeros((4, 20), np.uint8))
     with pytest.raises(ValueError, match=r"images-idx3-ubyte must hold N x H x W uint8"):
         list(get_reader("mnist", root).examples("train"))
+
+
+# -- VOC ----------------------------------------------------------------------------------
+def test_voc_inverted_or_missing_box_is_an_error_row_naming_the_box(tmp_path):
+    root = voc_root(tmp_path)
+    ann = root / "VOCdevkit" / "VOC2007" / "Annotations"
+    (ann / "000005.xml").write_text(
+        voc_xml([("chair", False, (10, 10, 20, 30)), ("car", False, (50, 0, 10, 10))])
+    )
+    (ann / "000007.xml").write_text(
+        voc_xml([("car", False, (0, 0, 10, 10))]).replace("<ymax>10</ymax>", "")
+    )
+    r = get_reader("voc", root)
+    refs = {x.id: x for x in r.examples("train")}
+    bad = refs["VOC2007/JPEGImages/000005.jpg"]
+    assert bad.label is None and bad.extra["bbox_area_ratio"] is None
+    with pytest.raises(ImageReadError, match=r"<object> 2 \('car'\) <bndbox> \(50, 0, 10, 10\)"):
+        r.load(bad)
+    with pytest.raises(ImageReadError, match=r"coordinate is missing"):
+        r.load(refs["VOC2007/JPEGImages/000007.jpg"])
+
+
+def test_voc_listing_entry_outside_the_root_is_refused(tmp_path):
+    root = voc_root(tmp_path)
+    outside = tmp_path / "outside.jpg"
+    img(outside, 50, 100)
+    (tmp_path / "outside.xml").write_text(voc_xml([("car", False, (0, 0, 10, 10))]))
+    main = root / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main"
+    (main / "trainval.txt").write_text("000005\n../../../outside\n")
+    r = get_reader("voc", root, train_sets=["2007/trainval"])
+    refs = list(r.examples("train"))
+    assert [x.id for x in refs] == [
+        "VOC2007/JPEGImages/000005.jpg",
+        "VOC2007/JPEGImages/../../../outside.jpg",
+    ]
+    assert refs[1].label is None
+    with pytest.raises(ImageReadError, match=r"trainval.txt lists '../../../outside', which is"):
+        r.load(refs[1])
+
+
+def test_voc_repeated_listing_line_and_bad_set_option(tmp_path):
+    root = voc_root(tmp_path)
+    main = root / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main"
+    (main / "trainval.txt").write_text("000005\n000007\n000005\n")
+    with pytest.raises(DuplicateIdError, match=r"VOC2007/JPEGImages/000005.jpg' twice.*listing"):
+        list(get_reader("voc", root, train_sets=["2007/trainval"]).examples("train"))
+    with pytest.raises(ValueError, match=r"train_sets must list '<year>/<set>'.*'2007'"):
+        list(get_reader("voc", root, train_sets=["2007"]).examples("train"))
+
+
+def test_voc_listing_that_is_not_utf8(tmp_path):
+    root = voc_root(tmp_path)
+    base = os.fsencode(root / "VOCdevkit" / "VOC2007")
+    write_png(base + b"/JPEGImages/caf\xe9.jpg")
+    with open(base + b"/Annotations/caf\xe9.xml", "w") as f:
+        f.write(voc_xml([("car", False, (0, 0, 10, 10))]))
+    with open(base + b"/ImageSets/Main/trainval.txt", "wb") as f:
+        f.write(b"000005\ncaf\xe9\n")
+    r = get_reader("voc", root, train_sets=["2007/trainval"])
+    refs = list(r.examples("train"))
+    assert refs[1].id == "VOC2007/JPEGImages/caf\\xe9.jpg"
+    assert refs[1].label == (VOC_CLASSES.index("car"),)
+    assert r.load(refs[1]).shape == (16, 16)
