@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.io import savemat
 
 from imstats.dataset import DuplicateIdError, ImageReadError, get_reader, text_id, text_id_bytes
 from imstats.dataset.cifar import _check_plain, load_batch, restricted_load
 from imstats.dataset.voc import VOC_CLASSES
 from imstats.engine import compute
-from tests.dataset.test_readers import cifar_root, img, voc_root, voc_xml
+from tests.dataset.test_readers import WNIDS, cifar_root, imagenet_train, img, voc_root, voc_xml
 
 
 # -- CIFAR: the restricted unpickler's object check --------------------------------------
@@ -392,3 +393,52 @@ def test_voc_listing_that_is_not_utf8(tmp_path):
     assert refs[1].id == "VOC2007/JPEGImages/caf\\xe9.jpg"
     assert refs[1].label == (VOC_CLASSES.index("car"),)
     assert r.load(refs[1]).shape == (16, 16)
+
+
+# -- ImageNet label files -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("ILSVRC2012_val_00000002,", r"line 3: empty PredictionString"),
+        ("ILSVRC2012_val_00000002", r"line 3: 1 field\(s\), expected 2"),
+        (",n01443537 1 2 3 4", r"line 3: empty ImageId"),
+        ("ILSVRC2012_val_00000001,n01443537 1 2 3 4", r"line 3: ILSVRC2012_val_00000001 is list"),
+    ],
+)
+def test_imagenet_bad_csv_line_names_file_and_line(tmp_path, line, match):
+    imagenet_train(tmp_path)
+    for i in (1, 2):
+        img(tmp_path / "val" / f"ILSVRC2012_val_{i:08d}.JPEG")
+    (tmp_path / "LOC_val_solution.csv").write_text(
+        f"ImageId,PredictionString\nILSVRC2012_val_00000001,{WNIDS[2]} 1 2 3 4\n{line}\n"
+    )
+    with pytest.raises(ValueError, match=r"LOC_val_solution.csv, " + match):
+        list(get_reader("imagenet", tmp_path).examples("val"))
+
+
+def test_imagenet_bad_devkit_ground_truth_names_file_and_line(tmp_path):
+    imagenet_train(tmp_path)
+    img(tmp_path / "val" / "ILSVRC2012_val_00000001.JPEG")
+    data = tmp_path / "ILSVRC2012_devkit_t12" / "data"
+    data.mkdir(parents=True)
+    syn = np.array(
+        [(1, WNIDS[2], 0), (2, WNIDS[0], 0)],
+        dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("num_children", "O")],
+    )
+    savemat(data / "meta.mat", {"synsets": syn})
+    for text, match in (
+        ("2\nx\n", r"line 2: 'x' is not"),
+        ("1\n\n2\n", r"line 2: '' is not"),
+        ("7\n", r"line 1: '7' is not the ILSVRC2012_ID"),
+    ):
+        (data / "ILSVRC2012_validation_ground_truth.txt").write_text(text)
+        with pytest.raises(ValueError, match=r"ground_truth.txt, " + match):
+            list(get_reader("imagenet", tmp_path).examples("val"))
+
+
+def test_imagenet_val_file_both_flat_and_in_a_class_folder(tmp_path):
+    imagenet_train(tmp_path)
+    img(tmp_path / "val" / "ILSVRC2012_val_00000001.JPEG")
+    img(tmp_path / "val" / WNIDS[0] / "ILSVRC2012_val_00000001.JPEG")
+    with pytest.raises(DuplicateIdError, match=r"'val/ILSVRC2012_val_00000001.JPEG' twice"):
+        list(get_reader("imagenet", tmp_path).examples("val"))
