@@ -2,10 +2,13 @@
 
 One helper, :func:`check_image`, in the spirit of scikit-image's ``check_nD``: each
 message names the argument, states what was required, shows what was received and
-says how to fix it. ``ValueError`` for shape or value problems, ``TypeError`` for dtype.
+says how to fix it; :func:`check_range` does the same for a scalar parameter.
+``ValueError`` for shape or value problems, ``TypeError`` for dtype.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -182,6 +185,95 @@ def check_images(images: object, name: str = "images") -> np.ndarray:
         if checked is not flat:
             arr = checked.reshape(arr.shape)
     return arr
+
+
+def check_range(
+    value: object,
+    name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    integer: bool = False,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    hint: str = "",
+) -> int | float:
+    """Check a scalar argument against its meaningful range; return it as int or float.
+
+    Parameters
+    ----------
+    value : object
+        The argument as received.
+    name : str
+        Its name in messages (``"resize"``, ``"--resize"``, ``"window"``).
+    lo, hi : float or None
+        The bounds of the meaningful range; None leaves that side unbounded.
+    integer : bool, default False
+        Require an integer (``int`` or a NumPy integer; ``7.0`` is refused).
+    lo_open, hi_open : bool, default False
+        Exclude the bound itself (``(0, 1]`` is ``lo=0, hi=1, lo_open=True``).
+    hint : str
+        Appended to a ValueError: what the value means or a usual choice.
+
+    Returns
+    -------
+    int or float
+        ``value`` as a Python int (``integer=True``) or float.
+
+    Raises
+    ------
+    TypeError
+        For a bool, a non-number (str, None, an array, a complex), or a non-integer when
+        ``integer`` is set.
+    ValueError
+        For NaN, an infinite value, or a value outside the range; the message names the
+        argument, states the range and shows what was received.
+
+    Examples
+    --------
+    >>> check_range(128, "resize", 0, 4096, integer=True)
+    128
+    >>> check_range(0.5, "threshold", 0, 1, lo_open=True)
+    0.5
+    >>> check_range(1_000_000, "resize", 0, 4096, integer=True, hint="0 keeps the native size.")
+    Traceback (most recent call last):
+    ...
+    ValueError: resize must be an integer from 0 to 4096; got 1000000. 0 keeps the native size.
+    """
+    kind = "an integer" if integer else "a number"
+    expected = f"{kind} {_range_text(lo, hi, integer, lo_open, hi_open)}".rstrip()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r:.60}.")
+    if integer and not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be {expected}; got {type(value).__name__} {value!r}. "
+            f"Pass an int (e.g. int({name}) when it is whole)."
+        )
+    v: int | float = int(value) if integer else float(value)
+    if not integer and not math.isfinite(v):
+        raise ValueError(f"{name} must be {expected}; got {v!r}. {hint}".rstrip())
+    below = lo is not None and (v <= lo if lo_open else v < lo)
+    above = hi is not None and (v >= hi if hi_open else v > hi)
+    if below or above:
+        raise ValueError(f"{name} must be {expected}; got {v!r}. {hint}".rstrip())
+    return v
+
+
+def _range_text(
+    lo: float | None, hi: float | None, integer: bool, lo_open: bool, hi_open: bool
+) -> str:
+    """``from 1 to 10``, ``in (0, 1]``, ``>= 0``, ``< 5``, or empty (no bounds)."""
+    if lo is not None and hi is not None:
+        if integer and not lo_open and not hi_open:
+            return f"from {lo:g} to {hi:g}"
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return ""
 
 
 def to_255(image: np.ndarray) -> np.ndarray:

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from imstats._validation import check_image, check_images, luminance, luminance_u8, to_rgb_u8
+from imstats._validation import (
+    check_image,
+    check_images,
+    check_range,
+    luminance,
+    luminance_u8,
+    to_rgb_u8,
+)
 
 
 def test_accepts_gray_rgb_and_squeezes_single_channel():
@@ -128,3 +135,45 @@ def test_a_single_rgb_image_is_not_taken_for_a_stack():
             f(rgb)
     # as a stack of one it is fine
     assert imstats.dct_coefficients_batch(rgb[None])[0] == imstats.dct_coefficients(rgb)
+
+
+# -- check_range: scalar parameters -----------------------------------------------------
+def test_check_range_accepts_and_converts():
+    assert check_range(np.int64(7), "window", 1, None, integer=True) == 7
+    assert type(check_range(np.int64(7), "window", 1, integer=True)) is int
+    assert check_range(np.float32(0.5), "threshold", 0, 1, lo_open=True) == 0.5
+    assert type(check_range(1, "threshold", 0, 1)) is float
+    assert check_range(0, "resize", 0, 4096, integer=True) == 0
+    assert check_range(-1e300, "x") == -1e300  # no bounds: any finite number
+
+
+@pytest.mark.parametrize(
+    "value, kwargs, exc, match",
+    [
+        (
+            1_000_000,
+            {"lo": 0, "hi": 4096, "integer": True, "hint": "0 keeps the native size."},
+            ValueError,
+            r"^resize must be an integer from 0 to 4096; got 1000000\. 0 keeps the",
+        ),
+        (-1, {"lo": 0, "integer": True}, ValueError, r"must be an integer >= 0; got -1\.$"),
+        (0.0, {"lo": 0, "hi": 1, "lo_open": True}, ValueError, r"a number in \(0, 1\]; got 0\.0"),
+        (1.0, {"hi": 1, "hi_open": True}, ValueError, r"a number < 1; got 1\.0"),
+        (float("nan"), {"lo": 0, "hi": 1}, ValueError, r"in \[0, 1\]; got nan"),
+        (float("inf"), {"lo": 0}, ValueError, r"a number >= 0; got inf"),
+        (
+            True,
+            {"lo": 0, "hi": 4096, "integer": True},
+            TypeError,
+            r"integer from 0 to 4096; got bool",
+        ),
+        ("128", {"lo": 0, "integer": True}, TypeError, r"got str '128'"),
+        (None, {"lo": 0}, TypeError, r"resize must be a number >= 0; got NoneType None"),
+        (7.0, {"lo": 0, "integer": True}, TypeError, r"got float 7\.0\. Pass an int"),
+        (1 + 2j, {}, TypeError, r"got complex"),
+        (np.array([1, 2]), {"lo": 0}, TypeError, r"got ndarray"),
+    ],
+)
+def test_check_range_rejects_with_named_argument(value, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        check_range(value, "resize", **kwargs)
