@@ -183,7 +183,9 @@ class VOCReader(FileReader):
                             f"image name (no '/', '\\', NUL, '.' or '..'); refused, as it "
                             f"could read outside the dataset"
                         )
-                        yield ExampleRef(text_id(rel), s, None, empty, (None, error))
+                        # the source names the listing (FileReader's (path, error) form)
+                        src = (listing.relative_to(self.devkit).as_posix(), error)
+                        yield ExampleRef(text_id(rel), s, None, empty, src)
                         continue
                     xml = base / "Annotations" / f"{name}.xml"
                     try:

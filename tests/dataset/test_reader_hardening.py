@@ -366,6 +366,8 @@ def test_voc_listing_entry_outside_the_root_is_refused(tmp_path):
         "VOC2007/JPEGImages/../../../outside.jpg",
     ]
     assert refs[1].label is None
+    # the source is a file of the dataset (the listing), never the path the entry names
+    assert refs[1].source[0] == "VOC2007/ImageSets/Main/trainval.txt"
     with pytest.raises(ImageReadError, match=r"trainval.txt lists '../../../outside', which is"):
         r.load(refs[1])
 
