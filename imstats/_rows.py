@@ -86,6 +86,8 @@ def resolve_stats(
                     f"statistic {st!r} has no parameter {k!r}; its parameters are: "
                     f"{', '.join(sorted(chosen[st].defaults)) or '(none)'}"
                 )
+            if _annotation(chosen[st].func, k) in ("int", "float", "bool", "str"):
+                v = _check_param_type(st, k, v, chosen[st].defaults[k])
             given[st][k] = v
     out = []
     for n in names:
@@ -104,6 +106,47 @@ def resolve_stats(
             }
         )
     return out
+
+
+def _annotation(func: Any, name: str) -> str:
+    """The type annotation of parameter ``name`` of ``func``, as text ('' if none)."""
+    import inspect
+
+    ann = inspect.signature(func).parameters[name].annotation
+    if ann is inspect.Parameter.empty:
+        return ""
+    return ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+
+
+def _check_param_type(stat: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` if it has the kind of the parameter's default (number, flag, text, ...).
+
+    Catches a mistyped ``--param entropy.window=abc`` before any image is read; each
+    statistic still checks the range of its values itself.
+    """
+    if default is None or value is None:
+        return value
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "true or false"),
+        ((int, np.integer), "an integer"),
+        ((float, int, np.floating, np.integer), "a number"),
+        (str, "text"),
+        ((tuple, list), "a list"),
+    ]
+    for kind, words in kinds:
+        if isinstance(default, kind if kind is not bool else bool):
+            if kind in (bool, str) and not isinstance(value, kind):
+                break
+            if kind is not bool and isinstance(value, bool) and not isinstance(default, bool):
+                break
+            if not isinstance(value, kind):
+                break
+            return value
+    else:
+        return value
+    raise ValueError(
+        f"parameter {stat}.{key} must be {words} (like its default, {default!r}); got {value!r}"
+    )
 
 
 def _jsonable(v: Any) -> Any:

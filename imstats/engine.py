@@ -68,7 +68,8 @@ from imstats._shards import (
     stamp_digest,
     write_shard,
 )
-from imstats.dataset.base import ExampleRef, Reader, get_reader
+from imstats._validation import check_range
+from imstats.dataset.base import ExampleRef, Reader, get_reader, unique_ids
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -94,6 +95,8 @@ __all__ = [
 ]
 
 DEFAULT_SHARD_SIZE = 256
+#: Largest ``resize`` side: 4096 x 4096 is already 16 Mpx per image.
+MAX_RESIZE = 4096
 
 
 class RunLockedError(RuntimeError):
@@ -183,12 +186,13 @@ def plan(
     run lock (:func:`run_lock`), as :func:`compute` does.
     """
     say = log or (lambda msg: None)
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1; got {shard_size}")
-    if resize is not None and resize < 0:
-        raise ValueError(f"resize must be a side length in pixels (0 = native size); got {resize}")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0; got {limit}")
+    if resize is not None:
+        resize = check_range(
+            resize, "resize", 0, MAX_RESIZE, integer=True, hint="0 keeps the native size."
+        )
+    if limit is not None:
+        limit = check_range(limit, "limit", 0, integer=True)
+    shard_size = check_range(shard_size, "shard_size", 1, integer=True)
     reader = (
         dataset
         if isinstance(dataset, Reader)
@@ -225,7 +229,7 @@ def plan(
     }
     p = RunPlan(reader, spec, stat_specs, schema, run, run_key, meta, out, Path(f"{out}.shards"))
     prev = _finished_run(out, run_key, limit, force)
-    refs = list(islice(reader.examples(split), limit))
+    refs = list(islice(unique_ids(reader.examples(split), reader.name), limit))
     p.shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
     p.paths = [p.shard_dir / f"shard-{i:06d}.parquet" for i in range(len(p.shards))]
     if prev is not None:
