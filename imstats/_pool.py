@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from imstats._progress import run_reporting
 from imstats._rows import _cached_reader, base_row, compute_rows
 from imstats._shards import finish_table, shard_table, stamp_digest
+from imstats._spawn import hidden_main
 from imstats.dataset.base import ExampleRef
 
 if TYPE_CHECKING:
@@ -128,6 +129,21 @@ def dispatch_pool(
 
     breaks: dict[int, int] = {}
     todo = list(p.todo)
+    with hidden_main():
+        _recovering(p, workers, finished, log, todo, breaks, queue, drain)
+
+
+def _recovering(
+    p: RunPlan,
+    workers: int,
+    finished: Callable[[int, pa.Table], None],
+    log: Callable[[str], None],
+    todo: list[int],
+    breaks: dict[int, int],
+    queue: Any,
+    drain: Callable[[], None],
+) -> None:
+    """Pools started again after each break, until ``todo`` is done (see module doc)."""
     try:
         while todo:
             pool = new_pool(workers, queue)
@@ -206,14 +222,13 @@ def _rows_task(
 
 def isolate(p: RunPlan, i: int) -> pa.Table:
     """Shard ``i`` computed in fresh one-worker pools, halving at each worker death."""
-    refs = p.shards[i]
-    stamp = stamp_digest(_cached_reader(p.reader_spec), refs)
+    spec, refs, stat_specs, run, _ = p.task(i)
+    stamp = stamp_digest(_cached_reader(spec), refs)
 
     def solve(sub: Sequence[ExampleRef]) -> list[dict[str, Any]]:
         pool = new_pool(1)
         try:
-            fut = pool.submit(_rows_task, p.reader_spec, list(sub), p.stat_specs, p.run["resize"])
-            rows = fut.result()
+            rows = pool.submit(_rows_task, spec, list(sub), stat_specs, run["resize"]).result()
         except BrokenProcessPool:
             if len(sub) == 1:
                 return [base_row(sub[0], DIED)]
@@ -223,4 +238,4 @@ def isolate(p: RunPlan, i: int) -> pa.Table:
             pool.shutdown(wait=False, cancel_futures=True)
         return rows
 
-    return finish_table(solve(refs), p.reader_spec, refs, p.stat_specs, p.run, i, stamp)
+    return finish_table(solve(refs), spec, refs, stat_specs, run, i, stamp)

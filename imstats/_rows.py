@@ -126,27 +126,25 @@ def _check_param_type(stat: str, key: str, value: Any, default: Any) -> Any:
     """
     if default is None or value is None:
         return value
-    kinds: list[tuple[type | tuple[type, ...], str]] = [
-        (bool, "true or false"),
-        ((int, np.integer), "an integer"),
-        ((float, int, np.floating, np.integer), "a number"),
-        (str, "text"),
-        ((tuple, list), "a list"),
-    ]
-    for kind, words in kinds:
-        if isinstance(default, kind if kind is not bool else bool):
-            if kind in (bool, str) and not isinstance(value, kind):
-                break
-            if kind is not bool and isinstance(value, bool) and not isinstance(default, bool):
-                break
-            if not isinstance(value, kind):
-                break
-            return value
+    if isinstance(default, bool):
+        ok, words = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, np.integer)):
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        words = "an integer"
+    elif isinstance(default, (float, np.floating)):
+        ok = isinstance(value, (int, float, np.integer, np.floating))
+        ok = ok and not isinstance(value, bool)
+        words = "a number"
+    elif isinstance(default, str):
+        ok, words = isinstance(value, str), "text"
     else:
         return value
-    raise ValueError(
-        f"parameter {stat}.{key} must be {words} (like its default, {default!r}); got {value!r}"
-    )
+    if not ok:
+        raise ValueError(
+            f"parameter {stat}.{key} must be {words} (like its default, {default!r}); "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _jsonable(v: Any) -> Any:

@@ -68,8 +68,10 @@ from imstats._shards import (
     stamp_digest,
     write_shard,
 )
+from imstats._spawn import main_defined
 from imstats._validation import check_range
 from imstats.dataset.base import ExampleRef, Reader, get_reader, unique_ids
+from imstats.dataset.memory import MemoryReader, PixelsReader, ship
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -157,8 +159,20 @@ class RunPlan:
     def stat_names(self) -> list[str]:
         return [s["name"] for s in self.stat_specs]
 
+    @property
+    def ships(self) -> bool:
+        """Whether this process reads the images and sends their pixels to the workers.
+
+        So for data in memory, and for a reader class defined in ``__main__`` (which a
+        worker process cannot import without running the user's script again).
+        """
+        return isinstance(self.reader, MemoryReader) or type(self.reader).__module__ == "__main__"
+
     def task(self, i: int) -> tuple[Any, ...]:
         """The arguments of :func:`shard_table` for shard ``i``."""
+        if self.ships:
+            refs = ship(self.reader, self.shards[i])
+            return (PixelsReader.spec_for(self.reader), refs, self.stat_specs, self.run, i)
         return (self.reader_spec, self.shards[i], self.stat_specs, self.run, i)
 
 
@@ -392,8 +406,9 @@ def run_lock(out: str | os.PathLike[str]) -> Iterator[None]:
 
 
 def compute(
-    dataset: str | Reader,
+    dataset: str | Reader | Any,
     *,
+    labels: Sequence[int] | Any | None = None,
     root: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     stats: Sequence[str] | str | None = None,
@@ -417,9 +432,16 @@ def compute(
 
     Parameters
     ----------
-    dataset : str or Reader
+    dataset : str, Reader, array or dataset object
         A dataset name (``imstats datasets`` lists them: ``sample``, ``fashion-mnist``,
-        ``cifar10``, ``imagenet``, ``voc``, ``kth-tips2b``, ``folder``, ...) or a reader.
+        ``cifar10``, ``imagenet``, ``voc``, ``kth-tips2b``, ``folder``, ...), a reader, an
+        ``N x H x W [x 3]`` image stack, or any object with ``__len__`` and
+        ``__getitem__`` returning ``(image, label)``, ``{"image": ..., "label": ...}`` or
+        an image (a torch or Hugging Face ``Dataset``; see
+        :mod:`imstats.dataset.memory`). Such data is read in this process and its pixels
+        sent to the workers, so it needs not be picklable.
+    labels : sequence of int, optional
+        Labels of an image stack (or to override a dataset object's).
     root : path, optional
         Dataset root; default ``$IMSTATS_DATA/<dataset>``, then the usual locations.
     out : path, optional
@@ -498,6 +520,10 @@ def compute(
     >>> t.num_rows, t.column_names[:3]
     (8, ['id', 'split', 'label'])
     """
+    if not isinstance(dataset, (str, Reader)):
+        dataset = MemoryReader(data=dataset, labels=labels)
+    elif labels is not None:
+        raise ValueError("labels= is for image stacks and dataset objects; a reader has its own")
     if not workers:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -589,6 +615,14 @@ def _run(
         if on_shard is not None:
             on_shard(i, n)
 
+    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
+        for spec in p.stat_specs:
+            main_defined("statistic", spec["module"], spec["name"])
+    if p.ships and p.todo and (scheduler is not None or workers > 1):
+        bar.log(
+            f"reading the images of {type(p.reader).__name__} in this process and sending "
+            "them to the workers (data in memory, or a reader defined in __main__)"
+        )
     try:
         if p.todo and scheduler is None:
             _warm_kernels(p.stat_names, bar.log)

@@ -206,7 +206,12 @@ def test_metadata_records_the_run(tmp_path):
     t = imstats.read(path)
     m = run_metadata(t)
     assert m["dataset"] == "sample" and m["reader"] == "imstats.dataset.mnist.SampleReader"
-    assert m["reader_spec"] == {"dataset": "sample", "root": None, "options": {}}
+    assert m["reader_spec"] == {
+        "dataset": "sample",
+        "module": "imstats.dataset.mnist",
+        "root": None,
+        "options": {},
+    }
     assert m["resize"] == 14 and m["split"] == "test" and m["limit"] == 20 and m["seed"] == 7
     assert [s["name"] for s in m["statistics"]] == ["test_mean_luma", "test_seeded"]
     assert m["statistics"][1]["params"] == {"seed": 7}

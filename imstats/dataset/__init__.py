@@ -3,7 +3,7 @@
 ``get_reader(name, root=None, **options)`` builds one; see :mod:`imstats.dataset.base`.
 """
 
-from imstats.dataset import cifar, folder, imagenet, kth, mnist, voc  # noqa: F401
+from imstats.dataset import cifar, folder, imagenet, kth, memory, mnist, voc  # noqa: F401
 from imstats.dataset.base import (
     DatasetNotFoundError,
     DuplicateIdError,

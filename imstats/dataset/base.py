@@ -8,6 +8,7 @@ them to worker processes, which rebuild the reader from its :meth:`Reader.spec`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from abc import ABC, abstractmethod
@@ -191,6 +192,7 @@ class Reader(ABC):
         """Everything needed to rebuild this reader in another process (JSON-serialisable)."""
         return {
             "dataset": self.name,
+            "module": type(self).__module__,
             "root": None if self.root is None else str(self.root),
             "options": {k: _jsonable(v) for k, v in self.options.items()},
         }
@@ -281,7 +283,15 @@ def get_reader(name: str, root: str | os.PathLike[str] | None = None, **options:
 
 
 def reader_from_spec(spec: dict[str, Any]) -> Reader:
-    """Rebuild a reader from :meth:`Reader.spec` (used by worker processes)."""
+    """Rebuild a reader from :meth:`Reader.spec` (used by worker processes).
+
+    A reader registered by a module of its own (a plug-in) is found by importing that
+    module first.
+    """
+    _load_all()
+    module = spec.get("module")
+    if spec["dataset"] not in _READERS and module and module != "__main__":
+        importlib.import_module(module)
     return get_reader(spec["dataset"], spec["root"], **spec.get("options", {}))
 
 
