@@ -163,6 +163,27 @@ def show(image: str, out: str, seed: int) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+@main.command("stats")
+def stats_cmd() -> None:
+    """List the statistics, their output columns and their parameters with defaults.
+
+    \b
+    Example:
+      imstats stats
+      imstats compute sample --stats entropy --param entropy.window=7 --out s.parquet
+    """
+    from imstats import registry
+
+    for name in registry.available():
+        st = registry.get(name)
+        doc = (st.func.__doc__ or "").strip().splitlines()[0]
+        cols = ", ".join(f"{f.name} ({f.type})" for f in st.fields)
+        click.echo(f"{name}: {doc}")
+        click.echo(f"  columns: {cols}; --resize applies: {'yes' if st.resize_applies else 'no'}")
+        for key, default in st.defaults.items():
+            click.echo(f"  --param {name}.{key}={default!r}")
+
+
 @main.command()
 def datasets() -> None:
     """List the dataset readers (names usable as DATASET)."""
