@@ -54,10 +54,12 @@ def axis_label(column: str, prefix: str = "") -> str:
 def short_value(column: str, value: float | int | None, *, with_name: bool = True) -> str:
     """``value`` with a short name and unit for captions, e.g. ``"entropy 3.21 bits"``.
 
+    The unit follows the number after a no-break space (U+00A0).
+
     Examples
     --------
     >>> short_value("entropy", 3.2149), short_value("segment_count", 4.0, with_name=False)
-    ('entropy 3.21 bits', '4')
+    ('entropy 3.21\xa0bits', '4')
     """
     name, u = _SHORT.get(column, (display_name(column), ""))
     name = f"{name} " if with_name else ""
@@ -72,12 +74,13 @@ def short_value(column: str, value: float | int | None, *, with_name: bool = Tru
     return f"{name}{text}{u}"
 
 
-#: column -> (short name, short unit with its leading space) for captions under images
+#: column -> (short name, short unit) for captions under images; a no-break space joins
+#: the unit to the number so that a caption never wraps between them
 _SHORT: dict[str, tuple[str, str]] = {
-    "entropy": ("entropy", " bits"),
+    "entropy": ("entropy", "\u00a0bits"),
     "segment_count": ("segments", ""),
-    "edge_strength": ("edges", " a.u."),
-    "dct_coefficients": ("DCT", " %"),
+    "edge_strength": ("edges", "\u00a0a.u."),
+    "dct_coefficients": ("DCT", "\u00a0%"),
 }
 
 

@@ -124,6 +124,14 @@ def _finish(fig: Any, st: Style) -> Any:
     return fig
 
 
+def _label_lines(column: str, max_chars: int = 30) -> str:
+    """The axis label of ``column``; name and unit on two lines when it is long."""
+    text = axis_label(column)
+    if len(text) <= max_chars or not unit(column):
+        return text
+    return f"{display_name(column)}\n{unit(column)}"
+
+
 def _integer_axis(axis: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -394,7 +402,7 @@ def _metric_axis(
     lims = _padded(limits)
     if lims is not None:
         ax2.set_ylim(*lims)
-    ax2.set_ylabel(f"{axis_label(statistic)}\nmean over agreed examples", color=ORANGE)
+    ax2.set_ylabel(f"{_label_lines(statistic)}\nmean over agreed examples", color=ORANGE)
     ax2.tick_params(axis="y", colors=ORANGE)
     return handles, labels
 
@@ -543,7 +551,7 @@ def plot_by_learned_epoch(
             display_name(target)
             + (" (bins of epochs)" if len(groups) and any("–" in g for g, _ in groups) else "")
         )
-        ax.set_ylabel(axis_label(statistic))
+        ax.set_ylabel(_label_lines(statistic))
         ax.set_title(f"{split} split: {display_name(statistic)} by {display_name(target)}")
         handles: list[Any] = []
         labels: list[str] = []

@@ -71,15 +71,16 @@ figure.th img { width: 104px; height: 104px; object-fit: contain; image-renderin
   background: #f4f4f4; border: 1px solid #ddd; display: block; }
 figure.th .noimg { width: 104px; height: 104px; background: #eee; color: #999;
   display: flex; align-items: center; justify-content: center; }
-table.classes figure.th .noimg { width: 72px; height: 72px; }
+table.classes figure.th .noimg { width: 88px; height: 88px; }
 figure.th figcaption { margin-top: 2px; line-height: 1.25; }
 table.classes td { text-align: left; } table.classes .grid { margin: 0; }
-table.classes figure.th { width: 76px; } table.classes figure.th img { width: 72px;
-  height: 72px; }
+table.classes figure.th { width: 96px; } table.classes figure.th img { width: 88px;
+  height: 88px; }
 code { background: #f4f4f4; padding: 0 3px; }
 details { margin: 0.5em 0 1em; } summary { cursor: pointer; color: #1f5fa8; }
 .forest { vertical-align: middle; }
 .muted { color: #777; }
+nav.toc { font-size: 0.9em; margin: 0.5em 0 1em; } nav.toc a { color: #1f5fa8; }
 """
 
 
@@ -598,7 +599,7 @@ def _thumb(
     lines = []
     if not compact and cls is not None:
         lines.append(f"<b>{_esc(cls)}</b>")
-    lines.append(f"epoch {ep}" if ep is not None else "never learned")
+    lines.append(f"epoch {ep}" if ep is not None else ("never" if compact else "never learned"))
     if compact:
         lines.append(" · ".join(_esc(short_value(s, row.get(s), with_name=False)) for s in stats))
     else:
@@ -828,6 +829,27 @@ def _run_page(
     if several:
         out.append(f"<h2 id='{anchor}run'>Run {_esc(r.label)}</h2>")
     out.append(_summary(r))
+    sections = [
+        ("warnings", "warnings"),
+        ("run-details", "the run"),
+        ("definitions", "definitions"),
+        ("curves", "curves"),
+        ("correlations", "correlations"),
+        ("by-epoch", "by learned epoch"),
+        ("examples", "examples"),
+        ("distributions", "distributions"),
+        ("join", "join"),
+        ("files", "tables"),
+    ]
+    if not stats:
+        sections = [x for x in sections if x[0] not in ("by-epoch", "distributions")]
+    if not images:
+        sections = [x for x in sections if x[0] != "examples"]
+    out.append(
+        "<nav class='toc'>"
+        + " · ".join(f"<a href='#{anchor}{key}'>{text}</a>" for key, text in sections)
+        + "</nav>"
+    )
     out.append(f"<{h2} id='{anchor}warnings'>Warnings</{h2}>")
     if notes:
         out.append("<ul class='warn'>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")

@@ -362,7 +362,7 @@ def test_paper_style(run, tmp_path):
 
 
 def test_short_values():
-    assert short_value("entropy", 3.14159) == "entropy 3.14 bits"
+    assert short_value("entropy", 3.14159) == "entropy 3.14\u00a0bits"
     assert short_value("segment_count", 7.0) == "segments 7"
     assert short_value("dct_coefficients", None) == "DCT –"
     assert short_value("area_ratio", 0.5) == "area ratio 0.5"

@@ -260,7 +260,7 @@ def test_report_gallery(sample_run):
     img = load_images(json.loads((run / "run.json").read_text()), "test", [first]).by_id[first]
     assert base64_of(thumbnail_png(img)) in text
     # captions carry the statistics with units
-    assert re.search(r"entropy \d+(\.\d+)? bits", text) and re.search(r"segments \d+<", text)
+    assert re.search(r"entropy \d+(\.\d+)?\xa0bits", text) and re.search(r"segments \d+<", text)
 
 
 def base64_of(data: bytes) -> str:
