@@ -391,3 +391,42 @@ def test_report_in_a_browser(sample_run, tmp_path):
     assert {"warnings", "run-details", "definitions", "correlations", "examples"} <= set(o.ids)
     assert len(o.images) >= 12 + 6  # figures and thumbnails
     assert time.perf_counter() - start < 20
+
+
+def test_pick_examples_order_and_thumbnails():
+    import io
+
+    from PIL import Image
+
+    t = pa.table(
+        {
+            "id": list("abcdefg"),
+            "split": ["test"] * 6 + ["train"],
+            "label": [0, 1, 0, 1, 0, 1, 0],
+            "learned_epoch": [1, 1, 3, 3, None, None, 1],
+            "mean_correct": [0.5, 0.9, 0.2, 0.6, 0.1, 0.3, 1.0],
+        }
+    )
+    picks = pick_examples(t, "test", n=2)
+    got = {k[0]: v.column("id").to_pylist() for k, v in picks.items()}
+    assert got == {"first": ["b", "a"], "last": ["c", "d"], "never": ["e", "f"]}
+    per_class = pick_examples(t, "test", n=5, by_class=True)
+    assert per_class[("first", 0)].column("id").to_pylist() == ["a", "c"]
+    assert per_class[("never", 1)].column("id").to_pylist() == ["f"]
+    with pytest.raises(ValueError, match="single-label 'label' column"):
+        pick_examples(t.drop(["label"]), "test", by_class=True)
+    big = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    assert Image.open(io.BytesIO(thumbnail_png(big))).size == (64, 96)
+    small = np.zeros((28, 28), np.uint8)
+    assert Image.open(io.BytesIO(thumbnail_png(small))).size == (28, 28)
+
+
+def test_load_images_reports_problems():
+    run = {"meta": {"dataset": {"dataset": "no-such-dataset"}, "splits": {}}}
+    got = load_images(run, "test", ["x"])
+    assert got.problem and "no-such-dataset" in got.problem and not got.by_id
+    run = {"meta": {"dataset": {"dataset": "sample", "root": None, "options": {}}}}
+    got = load_images(run, "test", ["fashion-mnist/test/3", "fashion-mnist/test/nope"])
+    assert got.problem is None and got.missing == ["fashion-mnist/test/nope"]
+    assert got.by_id["fashion-mnist/test/3"].shape == (28, 28)
+    assert load_images({}, "test", ["x"]).problem.startswith("run.json does not name")
