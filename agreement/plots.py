@@ -293,7 +293,9 @@ def plot_agreement(
         ax.plot(epoch, mean, color=RED, marker=marker, label="accuracy, mean ± std")
         ax.fill_between(epoch, mean - std, mean + std, color=RED, alpha=0.2, linewidth=0)
         ax.plot(epoch, tp, color=BLUE, marker=marker, label="TP agreement")
-        ax.plot(epoch, lb, color=BLUE, linestyle="--", linewidth=st.linewidth * 0.7)
+        ax.plot(epoch, lb, color=BLUE, linestyle="--", linewidth=st.linewidth * 0.7, marker=marker)
+        if marker:
+            ax.lines[-1].set_markerfacecolor("white")
         ax.lines[-1].set_label("lower bound")
         ax.fill_between(epoch, lb, tp, color=BLUE, alpha=0.12, linewidth=0)
         partial = np.asarray(cur.column("partial").to_pylist(), bool)
@@ -346,8 +348,9 @@ def _metric_axis(
     (line,) = ax2.plot(ep, value, color=ORANGE, label="agreed-set mean")
     if np.isfinite(value).sum() == 1:
         line.set_marker("o")
-    handles.append(line)
-    labels.append(line.get_label())
+    if np.isfinite(value).any():  # a hidden curve gets no legend entry
+        handles.append(line)
+        labels.append(line.get_label())
     limits = [value]
     ref = None
     if bands is not None:
@@ -485,7 +488,7 @@ def plot_by_learned_epoch(
     *,
     split: str | None = None,
     target: str = "learned_epoch",
-    max_bins: int = 12,
+    max_bins: int | None = None,
     confidence: float = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
@@ -509,8 +512,9 @@ def plot_by_learned_epoch(
         The split; may be omitted when the table holds one.
     target : str, default "learned_epoch"
         The epoch column (``learned_epoch`` or ``first_agreed_epoch``).
-    max_bins : int, default 12
-        Most epoch groups (the never-learned group comes on top).
+    max_bins : int, optional
+        Most epoch groups (the never-learned group comes on top); default 12, or 7 for the
+        paper style, whose width fits fewer labelled groups.
     confidence : float, default 0.95
         Coverage of the interval of each mean.
     n_boot : int, default 1000
@@ -538,6 +542,8 @@ def plot_by_learned_epoch(
     never = ok & ~np.isfinite(ep)
     groups: list[tuple[str, np.ndarray]] = []
     if learned.any():
+        if max_bins is None:
+            max_bins = 7 if _style(style).width < 4 else 12
         for a, b in _epoch_bins(ep[learned], max_bins):
             sel = learned & (ep >= a) & (ep <= b)
             groups.append((str(a) if a == b else f"{a}–{b}", x[sel]))
@@ -731,7 +737,8 @@ def plot_ablation(
             cur, _ = _one_split(table, split, f"curves of run {label!r}")
             all_epochs.append(_np(cur, "epoch"))
             for ax, m in zip(axes, metrics, strict=True):
-                ax.plot(_np(cur, "epoch"), _np(cur, m), label=label)
+                ep = _np(cur, "epoch")
+                ax.plot(ep, _np(cur, m), label=label, marker="o" if len(ep) == 1 else None)
         for ax, m in zip(axes, metrics, strict=True):
             ax.set_xlabel("epoch")
             ax.set_ylabel(axis_label(m))
