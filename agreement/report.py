@@ -823,7 +823,9 @@ def _run_page(
             gallery_html[split], g_notes = _gallery(r, split, stats, n_examples, n_per_class, root)
             notes += g_notes
     notes += _split_warnings(res)
-    notes += [n for n in fig_notes if "bootstrap band" not in n or r.log is not None]
+    # said once per split by _split_warnings, or already in the run notes
+    covered = ("no epoch meets the display rule", "need at least two", "bootstrap band")
+    notes += [n for n in fig_notes if not any(c in n for c in covered)]
 
     out: list[str] = []
     if several:

@@ -430,3 +430,11 @@ def test_load_images_reports_problems():
     assert got.problem is None and got.missing == ["fashion-mnist/test/nope"]
     assert got.by_id["fashion-mnist/test/3"].shape == (28, 28)
     assert load_images({}, "test", ["x"]).problem.startswith("run.json does not name")
+
+
+def test_report_short_run_warns_once(tmp_path):
+    run = make_run(tmp_path, epochs=3, n_boot=0)
+    text = report(run / "analysis", tmp_path / "r.html", images=False, n_boot=0).read_text()
+    warn = text[text.index("id='warnings'") : text.index("id='run-details'")]
+    assert warn.count("display rule") == 1 and "--all-epochs" in warn
+    assert "metric curve of entropy hidden" not in warn  # said once per split, not per figure
