@@ -146,7 +146,7 @@ def correlate_cmd(
     \b
     Examples:
       agreement correlate runs/cifar10 --stats cifar10_stats.parquet
-      agreement correlate runs/voc --stats voc.parquet --stats-split test=val --n-boot 2000
+      agreement correlate runs/c10 --stats c10.parquet --statistic entropy --never after_last
     """
     import agreement
     from agreement.correlate import correlate
