@@ -299,7 +299,11 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
     (0.0, 1.0)
     """
     _check_threshold(threshold)
-    coef = dct_matrix(image)
+    return _percentage(dct_matrix(image), threshold, paper)
+
+
+def _percentage(coef: np.ndarray, threshold: float, paper: bool) -> float:
+    """:func:`dct_coefficients` from the coefficient matrix (``threshold`` already checked)."""
     k = _relevant_count(coef, threshold)
     if k < 0:
         return float("nan")
