@@ -10,10 +10,11 @@ Numba's own ``FunctionCache`` that
 - keys freshness on the contents of every kernel source file, not only the defining one
   (a kernel compiled into another from a second file is then never stale);
 - stores each (function, signature, CPU) entry under a file name derived from its index
-  key, writing the data file before the index, and merges its key into the index again if
-  a concurrent writer replaced it (Numba numbers the data files in index order, so two
-  processes compiling different signatures at once can make the index point one signature
-  at the other's code);
+  key, writing the data file before the index, and updates the index under a file lock
+  (``flock``; where there is none, it checks the index after writing and merges its entry
+  in again). Numba numbers the data files in index order with no lock, so two processes
+  compiling different signatures at once can make the index point one signature at the
+  other's code;
 - treats an unreadable index or data file (truncated, garbage, from another Numba) as a
   cache miss: the kernel is compiled again and the entry rewritten, never an exception;
 - turns a failure to write into one :class:`imstats._config.CacheWarning`, never an
@@ -22,12 +23,13 @@ Numba's own ``FunctionCache`` that
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,29 @@ def sources_digest() -> str:
         h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         h.update(_digest(path))
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created) while the block runs; no-op without one."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, the index is checked after writing instead
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class _ImstatsLocator(caching._CacheLocator):
@@ -155,13 +180,17 @@ class _IndexDataFile(caching.IndexDataCacheFile):
         # Data first, then the index: an index entry never names a missing or partial file
         # (both are written to a temporary name and renamed by Numba).
         self._save_data(name, data)
-        for _ in range(_INDEX_WRITE_TRIES):
-            overloads = self._load_index()
-            if overloads.get(key) == name:
-                return
-            overloads[key] = name
-            self._save_index(overloads)
-        # Still replaced by concurrent writers: the entry is compiled again by a later process.
+        # Read-modify-write of the index under a lock where the OS has one, then checked:
+        # without a lock a concurrent writer may replace the index with one that lacks this
+        # entry, which is then merged in again. (An entry lost all the same is compiled
+        # again by a later process: a miss, never wrong code.)
+        with _locked(self._index_path + ".lock"):
+            for _ in range(_INDEX_WRITE_TRIES):
+                overloads = self._load_index()
+                if overloads.get(key) == name:
+                    return
+                overloads[key] = name
+                self._save_index(overloads)
 
 
 class _FunctionCache(caching.FunctionCache):

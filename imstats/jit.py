@@ -22,11 +22,12 @@ Why this is safe by default, although the house style once made caching opt-in b
 
 - *Concurrent processes.* Numba writes every index and data file to a temporary name and
   renames it, so a reader never sees a half-written file. What stock Numba gets wrong is
-  the index: it numbers the data files in index order, so two processes that compile
-  different signatures of one kernel at once can leave an index entry pointing at the other
-  signature's code. Our data files are named by their index key and written before the
-  index, and a writer whose entry was lost to a concurrent rewrite merges it in again. The
-  tests start 8 processes at once on an empty cache.
+  the index: it numbers the data files in index order and rewrites the index without a
+  lock, so two processes that compile different signatures of one kernel at once can leave
+  an index entry pointing at the other signature's code. Our data files are named by their
+  index key and written before the index, and the index is updated under a file lock
+  (where the OS has none, checked after writing and merged again). The tests start 8
+  processes at once on an empty cache.
 - *Corrupt or stale files.* Stock Numba raises ``UnpicklingError`` on a truncated index or
   a garbage data file. Ours treats any unreadable file as a miss: the kernel is compiled
   and the entry rewritten (tested with truncated and garbage ``.nbi`` / ``.nbc`` files).
@@ -59,7 +60,6 @@ from typing import Any, NamedTuple
 
 from imstats._config import (
     NUMBA_CACHE,
-    PACKAGE_DIR,
     CacheWarning,
     cache_root,
     kernel_sources,
@@ -369,8 +369,7 @@ def _sources_stamp() -> str:
     h = hashlib.sha256()
     for path in kernel_sources():
         st = path.stat()
-        name = path.relative_to(PACKAGE_DIR).as_posix()
-        h.update(f"{name}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+        h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}\n".encode())
     return h.hexdigest()
 
 
