@@ -38,6 +38,22 @@ def relevant_dct_mask(coef: np.ndarray, threshold: float = 0.9998) -> np.ndarray
     return mag >= np.partition(flat, flat.size - k)[flat.size - k]  # the k-th largest
 
 
+def inner_boundaries(labels: np.ndarray) -> np.ndarray:
+    """Pixels of a non-zero label with a 4-neighbour of another label (bool, same shape).
+
+    Equal to ``skimage.segmentation.find_boundaries(labels, mode="inner")``, without
+    importing scikit-image's morphology (about 0.35 s of ``imstats show``'s start-up).
+    """
+    edge = np.zeros(labels.shape, bool)
+    rows = labels[1:] != labels[:-1]
+    cols = labels[:, 1:] != labels[:, :-1]
+    edge[1:] |= rows
+    edge[:-1] |= rows
+    edge[:, 1:] |= cols
+    edge[:, :-1] |= cols
+    return edge & (labels != 0)
+
+
 def _panel_data(image: np.ndarray, seed: int) -> list[tuple[str, Any, str]]:
     """(title, array or error text, colormap) per panel; a failing statistic is reported."""
     out: list[tuple[str, Any, str]] = [(f"image {image.shape[1]} x {image.shape[0]}", image, "")]
@@ -56,8 +72,6 @@ def _panel_data(image: np.ndarray, seed: int) -> list[tuple[str, Any, str]]:
     attempt("entropy {:.3f} bits", entropy, "magma")
 
     def seg() -> tuple[int, np.ndarray]:
-        from skimage.segmentation import find_boundaries
-
         labels = imstats.segment(image)
         rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
         rgb = rgb.astype(np.float64)
@@ -67,8 +81,8 @@ def _panel_data(image: np.ndarray, seed: int) -> list[tuple[str, Any, str]]:
             [np.bincount(labels.ravel(), rgb[..., c].ravel(), n) for c in range(3)], axis=1
         ) / np.maximum(counts, 1)
         pic = means[labels]
-        pic[find_boundaries(labels, mode="inner")] = 0
-        return len(np.unique(labels)), (pic / 255.0).clip(0, 1)
+        pic[inner_boundaries(labels)] = 0
+        return n, (pic / 255.0).clip(0, 1)  # labels are 0..n-1: n == segment_count(image)
 
     attempt("segments {}", seg, "")
 

@@ -60,3 +60,19 @@ def test_relevant_dct_mask_matches_dct_coefficients(threshold):
     mask = show_module.relevant_dct_mask(imstats.dct_matrix(img), threshold)
     pct = imstats.dct_coefficients(img, threshold=threshold, paper=False)
     assert mask.sum() == round(pct / 100 * mask.size)
+
+
+def test_inner_boundaries_match_scikit_image():
+    from skimage.segmentation import find_boundaries
+
+    labels = imstats.segment(skimage.data.coffee()[:120, :160])
+    assert labels.max() > 5
+    np.testing.assert_array_equal(
+        show_module.inner_boundaries(labels), find_boundaries(labels, mode="inner")
+    )
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1), (1, 7), (6, 1), (9, 11)]:
+        labels = rng.integers(0, 3, shape)
+        np.testing.assert_array_equal(
+            show_module.inner_boundaries(labels), find_boundaries(labels, mode="inner")
+        )
