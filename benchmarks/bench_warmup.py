@@ -1,0 +1,156 @@
+"""JIT warm-up: what a new process pays before its first result, cold and with the cache.
+
+1. ``cold``: ``imstats warmup`` in a new process on an empty ``IMSTATS_CACHE_DIR``, with the
+   time of each case (compiling) and the whole process.
+2. ``first call``: with that cache warm, one new process per statistic does
+   ``import imstats`` and the first call on the 500 x 375 coffee image
+   (``skimage.data.coffee()``, PMI edges included); printed: the process's wall time, the
+   import + first call as timed inside it, and a second call in the same process (the
+   computation alone). Target: import + first call <= 1.5 s.
+3. ``show``: ``imstats show`` on a 512 x 512 PNG (``skimage.data.astronaut()``) with the
+   warm cache, process wall time. Target <= 4 s.
+
+Every process starts from the repository root (this checkout's imstats). Medians of
+``--repeat`` runs for 2 and 3; no asserts. Usage::
+
+    python benchmarks/bench_warmup.py [--repeat 3] [--threads N] [--cache-dir DIR]
+        [--parts cold,first,show]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = "from cli.imstats_cli import main; main()"
+KEYS = ("import", "first", "again")
+CALLS = {
+    "entropy": "imstats.entropy(img)",
+    "segment_count": "imstats.segment_count(img)",
+    "edge_strength": "imstats.edge_strength(img, seed=0)",
+    "dct_coefficients": "imstats.dct_coefficients(img)",
+}
+FIRST_CALL = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+import imstats
+img = np.load({path!r})
+t1 = time.perf_counter()
+value = {call}
+t2 = time.perf_counter()
+{call}
+t3 = time.perf_counter()
+import json
+print(json.dumps({{"import": t1 - t0, "first": t2 - t0, "again": t3 - t2}}))
+"""
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall time of ``python args`` from the repository root, and its stdout."""
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{proc.stderr}")
+    return wall, proc.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per warm measurement")
+    parser.add_argument(
+        "--threads", type=int, help="NUMBA_NUM_THREADS of the processes (default: unset)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        help="use this cache folder (default: a new empty one); with 'cold', empty it first",
+    )
+    parser.add_argument(
+        "--parts", default="cold,first,show", help="comma-separated: cold, first, show"
+    )
+    opts = parser.parse_args()
+    parts = set(opts.parts.split(","))
+
+    import numba
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-warmup-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMSTATS_")}
+    cache = Path(opts.cache_dir) if opts.cache_dir else tmp / "cache"
+    if "cold" in parts and cache.exists():
+        shutil.rmtree(cache)
+    env["IMSTATS_CACHE_DIR"] = str(cache)
+    if opts.threads:
+        env["NUMBA_NUM_THREADS"] = str(opts.threads)
+    coffee = tmp / "coffee.npy"
+    np.save(coffee, skimage.data.coffee())
+    png = tmp / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(png)
+
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}")
+    threads = opts.threads or numba.config.NUMBA_NUM_THREADS
+    print(f"numba {numba.__version__}, {threads} Numba threads; cache {cache}")
+    print(f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    if "cold" in parts:
+        print("\n1. cold: imstats warmup on an empty cache (new process)")
+        wall, out = run(["-c", CLI, "warmup"], env)
+        print("   " + out.rstrip().replace("\n", "\n   "))
+        print(f"   process wall time: {wall:.1f} s")
+    if parts & {"first", "show"} and "cold" not in parts:
+        run(["-c", CLI, "warmup"], env)  # whatever is missing; not timed
+
+    if "first" in parts:
+        print(
+            f"\n2. warm cache, one new process per statistic, coffee 500 x 375, {opts.repeat} runs"
+        )
+        print(f"   {'statistic':<18s} {'process':>8s} {'import':>7s} {'+ first':>8s} {'again':>7s}")
+        for name, call in CALLS.items():
+            rows = []
+            for _ in range(opts.repeat):
+                wall, out = run(["-c", FIRST_CALL.format(path=str(coffee), call=call)], env)
+                rows.append((wall, json.loads(out.splitlines()[-1])))
+            walls = statistics.median(w for w, _ in rows)
+            imp, first, again = (statistics.median(r[k] for _, r in rows) for k in KEYS)
+            print(f"   {name:<18s} {walls:7.2f}s {imp:6.2f}s {first:7.2f}s {again:6.2f}s")
+        print("   (medians; process: wall time seen by the parent; import: numpy, imstats, image;")
+        print("    + first: import and the first call; again: a second call, the computation)")
+
+    if "show" in parts:
+        print(f"\n3. imstats show, 512 x 512 PNG, warm cache, median of {opts.repeat}")
+        walls = []
+        for _ in range(opts.repeat):
+            wall, _ = run(["-c", CLI, "show", str(png), "--out", str(tmp / "fig.png")], env)
+            walls.append(wall)
+        runs = ", ".join(f"{w:.2f}" for w in walls)
+        print(f"   wall time {statistics.median(walls):.2f} s (runs: {runs})")
+
+
+if __name__ == "__main__":
+    main()
