@@ -253,7 +253,10 @@ def test_warmup_rejects_unknown_statistics():
 def test_the_warmup_cases_cover_the_registered_statistics():
     from imstats import registry
 
-    assert set(jit._cases()) == set(jit._KERNEL_STATS) == set(registry.available())
+    builtin = {
+        n for n in registry.available() if registry.get(n).func.__module__.startswith("imstats.")
+    }
+    assert set(jit._cases()) == set(jit._KERNEL_STATS) == builtin  # (tests register others)
 
 
 @pytest.mark.slow
