@@ -37,7 +37,9 @@ Why this is safe by default, although the house style once made caching opt-in b
   ``numba.get_num_threads()`` inside the kernel (a process-specific address); the tests
   turn every ``NumbaWarning`` into an error on cached calls.
 - *Other libraries.* A locator that matches only imstats functions chooses the folder;
-  Numba's global settings (``numba.config.CACHE_DIR``) are never touched.
+  Numba's global settings (``numba.config.CACHE_DIR``) are never touched. (Numba's own
+  ``NUMBA_CACHE_LOCATOR_CLASSES``, if you set it, replaces our locator as it replaces
+  Numba's.)
 
 :func:`warmup` compiles (or loads) every kernel the statistics use by calling them on small
 synthetic images; :func:`ensure_warm` does so only when a small JSON marker in the cache
@@ -60,6 +62,7 @@ from typing import Any, NamedTuple
 
 from imstats._config import (
     NUMBA_CACHE,
+    PACKAGE_DIR,
     CacheWarning,
     cache_root,
     kernel_sources,
@@ -389,9 +392,10 @@ def _key() -> dict[str, str]:
 
 
 def _marker_path(root: Path, key: dict[str, str]) -> Path:
-    # One file per machine kind and interpreter, so hosts sharing a cache folder (a network
-    # home) do not overwrite each other's markers; a new imstats or source replaces it.
-    ident = f"{key['cpu']}|{key['python']}|{key['numba']}".encode()
+    # One file per machine kind, interpreter and imstats installation, so hosts sharing a
+    # cache folder (a network home) or two checkouts do not overwrite each other's markers;
+    # a new imstats version or kernel source replaces the installation's marker.
+    ident = f"{key['cpu']}|{key['python']}|{key['numba']}|{PACKAGE_DIR}".encode()
     return root / f"warm-{hashlib.sha256(ident).hexdigest()[:16]}.json"
 
 
