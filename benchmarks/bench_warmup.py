@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,16 +68,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Wall time of ``python args`` from the repository root, and its stdout."""
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall time and CPU time (user + system) of ``python args`` from the repository root,
+    and its stdout. On a shared machine the CPU time is the steadier figure: with one Numba
+    thread it is what the wall time would be with the machine to itself."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"{args} failed:\n{proc.stderr}")
-    return wall, proc.stdout
+    return wall, cpu, proc.stdout
 
 
 def main() -> None:
@@ -123,9 +129,9 @@ def main() -> None:
 
     if "cold" in parts:
         print("\n1. cold: imstats warmup on an empty cache (new process)")
-        wall, out = run(["-c", CLI, "warmup"], env)
+        wall, cpu, out = run(["-c", CLI, "warmup"], env)
         print("   " + out.rstrip().replace("\n", "\n   "))
-        print(f"   process wall time: {wall:.1f} s")
+        print(f"   process: wall time {wall:.1f} s, CPU time {cpu:.1f} s")
     if parts & {"first", "show"} and "cold" not in parts:
         run(["-c", CLI, "warmup"], env)  # whatever is missing; not timed
 
@@ -133,26 +139,37 @@ def main() -> None:
         print(
             f"\n2. warm cache, one new process per statistic, coffee 500 x 375, {opts.repeat} runs"
         )
-        print(f"   {'statistic':<18s} {'process':>8s} {'import':>7s} {'+ first':>8s} {'again':>7s}")
+        print(
+            f"   {'statistic':<18s} {'process':>8s} {'CPU':>6s} {'import':>7s} {'+ first':>8s} "
+            f"{'again':>7s}"
+        )
         for name, call in CALLS.items():
             rows = []
             for _ in range(opts.repeat):
-                wall, out = run(["-c", FIRST_CALL.format(path=str(coffee), call=call)], env)
-                rows.append((wall, json.loads(out.splitlines()[-1])))
-            walls = statistics.median(w for w, _ in rows)
-            imp, first, again = (statistics.median(r[k] for _, r in rows) for k in KEYS)
-            print(f"   {name:<18s} {walls:7.2f}s {imp:6.2f}s {first:7.2f}s {again:6.2f}s")
-        print("   (medians; process: wall time seen by the parent; import: numpy, imstats, image;")
-        print("    + first: import and the first call; again: a second call, the computation)")
+                wall, cpu, out = run(["-c", FIRST_CALL.format(path=str(coffee), call=call)], env)
+                rows.append((wall, cpu, json.loads(out.splitlines()[-1])))
+            wall = statistics.median(w for w, _, _ in rows)
+            cpu = statistics.median(c for _, c, _ in rows)
+            imp, first, again = (statistics.median(r[k] for _, _, r in rows) for k in KEYS)
+            print(
+                f"   {name:<18s} {wall:7.2f}s {cpu:5.2f}s {imp:6.2f}s {first:7.2f}s {again:6.2f}s"
+            )
+        print("   (medians; process: wall and CPU time of the process; import: numpy, imstats,")
+        print("    image; + first: import and the first call; again: a second call, computing)")
 
     if "show" in parts:
         print(f"\n3. imstats show, 512 x 512 PNG, warm cache, median of {opts.repeat}")
-        walls = []
+        walls, cpus = [], []
         for _ in range(opts.repeat):
-            wall, _ = run(["-c", CLI, "show", str(png), "--out", str(tmp / "fig.png")], env)
+            wall, cpu, _ = run(["-c", CLI, "show", str(png), "--out", str(tmp / "fig.png")], env)
             walls.append(wall)
+            cpus.append(cpu)
         runs = ", ".join(f"{w:.2f}" for w in walls)
-        print(f"   wall time {statistics.median(walls):.2f} s (runs: {runs})")
+        print(
+            f"   wall time {statistics.median(walls):.2f} s (runs: {runs}), "
+            f"CPU time {statistics.median(cpus):.2f} s"
+        )
+    print(f"\nload average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
