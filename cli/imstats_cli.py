@@ -192,3 +192,37 @@ def datasets() -> None:
     for name in available_readers():
         doc = (_READERS[name].__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {doc}")
+
+
+@main.command()
+@click.option(
+    "--stats",
+    help="Comma-separated statistics whose kernels to warm, e.g. entropy,dct_coefficients "
+    "(default: all registered).",
+)
+def warmup(stats: str | None) -> None:
+    """Compile the statistics' Numba kernels into the on-disk cache, once per machine.
+
+    Later processes (dataset workers, `imstats show`) then load the compiled kernels
+    instead of compiling them. Prints each case's time and how many kernel signatures it
+    compiled or loaded, then the total and the cache folder. Example:
+
+    \b
+        imstats warmup --stats entropy,dct_coefficients
+    """
+    from imstats.jit import cache_dir
+    from imstats.jit import warmup as run
+
+    names = [s.strip() for s in stats.split(",") if s.strip()] if stats else None
+    try:
+        records = run(names, log=click.echo)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
+    seconds = sum(r.seconds for r in records)
+    compiled = sum(r.compiled for r in records)
+    loaded = sum(r.loaded for r in records)
+    click.echo(f"{'total':<38s} {seconds:7.2f} s  {compiled:3d} compiled  {loaded:3d} loaded")
+    folder = cache_dir()
+    click.echo(
+        f"cache folder: {folder}" if folder else "cache folder: none (IMSTATS_NUMBA_CACHE=0)"
+    )
