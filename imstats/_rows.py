@@ -141,8 +141,7 @@ def _check_param_type(stat: str, key: str, value: Any, default: Any) -> Any:
         return value
     if not ok:
         raise ValueError(
-            f"parameter {stat}.{key} must be {words} (like its default, {default!r}); "
-            f"got {value!r}"
+            f"parameter {stat}.{key} must be {words} (like its default, {default!r}); got {value!r}"
         )
     return value
 
