@@ -1,7 +1,8 @@
 """imstats: fast per-image statistics (entropy, segment count, PMI edge strength, DCT).
 
-Public names are loaded lazily, so ``import imstats`` is cheap and never imports torch;
-the Numba kernels compile on first use (once per process).
+Public names are loaded lazily, so ``import imstats`` is cheap and never imports torch.
+The Numba kernels compile on first use, once per machine: they are kept in an on-disk
+cache that later processes load (``imstats.jit``; ``imstats warmup`` fills it).
 """
 
 from __future__ import annotations
