@@ -12,6 +12,7 @@ from imstats.dataset import (  # noqa: F401
     kth,
     memory,
     mnist,
+    parquet,
     voc,
     webdataset,
 )
