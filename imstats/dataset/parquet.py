@@ -25,9 +25,10 @@ names is an error row.
 
 Splits: the option ``split`` (one name for everything), else a string column ``split``,
 else the file name: ``<split>-00000-of-00004.parquet`` (an optional ``<name>-`` prefix
-and ``-<hash>`` suffix allowed), a numbered file ``0000.parquet`` takes its folder's name,
-any other file its stem (``train.parquet``); in a ``save_to_disk`` folder the split is the
-``DatasetDict`` key, else the saved dataset's own split, else ``all``.
+and ``-<hash>`` suffix allowed), a numbered file ``0000.parquet`` (or ``data-*.arrow``)
+takes its folder's name, any other file its stem (``train.parquet``); in a
+``save_to_disk`` folder the split is the ``DatasetDict`` key, else the saved dataset's own
+split, else ``all``.
 
 Ids: the option ``id_key`` names a column whose values (as text) are the ids; by default
 the id is ``<split>/<row>`` with the row counted within the split across its files in
@@ -204,9 +205,9 @@ class ParquetReader(Reader):
         path = PurePosixPath(rel)
         stem = path.name.split(".")[0]
         m = _SHARD.match(stem)
-        if m:
+        if m and not (m["split"] == "data" and path.suffix == ".arrow"):
             return text_id(m["split"])
-        if _NUMBERED.match(stem):
+        if m or _NUMBERED.match(stem):  # data-00000-of-00001.arrow: a save_to_disk folder
             return text_id(path.parent.name) if path.parent.name else "all"
         return text_id(stem)
 
@@ -403,7 +404,7 @@ class ParquetReader(Reader):
             cell = self._cell(f, group, offset)
         except ImageReadError:
             raise
-        except (OSError, pa.ArrowException, StopIteration, IndexError) as exc:
+        except (OSError, pa.ArrowException, StopIteration, IndexError, KeyError) as exc:
             self._cursor = None
             raise ImageReadError(
                 f"{where}: cannot read the row ({type(exc).__name__}: {exc}); did the file "

@@ -272,6 +272,16 @@ def test_resume_skips_finished_shards(hf, tmp_path):
     assert done == [] and again.num_rows == 7
 
 
+def test_several_saved_datasets_in_one_folder_take_their_folder_names(tmp_path, hf):
+    import shutil
+
+    for name in ("cats", "dogs"):
+        shutil.copytree(hf["tmp"] / "saved", tmp_path / name)
+    r = get_reader("parquet", tmp_path)
+    assert r.splits == ("cats", "dogs")
+    assert [x.id for x in r.examples()][6:8] == ["cats/6", "dogs/0"]
+
+
 def test_save_to_disk_folder_with_a_bad_state_file(tmp_path, hf):
     import shutil
 
