@@ -1,9 +1,21 @@
 """Dataset readers. Importing this package registers every reader module.
 
 ``get_reader(name, root=None, **options)`` builds one; see :mod:`imstats.dataset.base`.
+``readers_for(path)`` names the readers whose layout a path looks like
+(:mod:`imstats.dataset.sniff`).
 """
 
-from imstats.dataset import cifar, folder, imagenet, kth, memory, mnist, voc  # noqa: F401
+from imstats.dataset import (  # noqa: F401
+    cifar,
+    folder,
+    imagenet,
+    kth,
+    memory,
+    mnist,
+    parquet,
+    voc,
+    webdataset,
+)
 from imstats.dataset.base import (
     DatasetNotFoundError,
     DuplicateIdError,
@@ -17,6 +29,7 @@ from imstats.dataset.base import (
     text_id,
     text_id_bytes,
 )
+from imstats.dataset.sniff import no_examples_message, readers_for
 
 __all__ = [
     "DatasetNotFoundError",
@@ -26,7 +39,9 @@ __all__ = [
     "Reader",
     "available_readers",
     "get_reader",
+    "no_examples_message",
     "reader_from_spec",
+    "readers_for",
     "register_reader",
     "text_id",
     "text_id_bytes",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from imstats.dataset.base import ExampleRef, ImageReadError, Reader
+from imstats.dataset.base import DatasetNotFoundError, ExampleRef, ImageReadError, Reader
 from imstats.dataset.imageio import DEFAULT_MAX_PIXELS, decode_image, is_image_file
 
 #: reader options that control decoding (see :func:`imstats.dataset.imageio.decode_image`)
@@ -22,8 +22,17 @@ class FileReader(Reader):
 
     A source may also be ``(path, error_text)``: the example was listed but is known to be
     bad (an unparsable annotation, say); :meth:`load` raises ImageReadError with the text.
-    Options ``max_pixels``, ``alpha`` and ``exif_transpose`` go to the decoder.
+    Options ``max_pixels``, ``alpha`` and ``exif_transpose`` go to the decoder. The root
+    must be a folder: a file (a Parquet shard, a tar) is a DatasetNotFoundError naming the
+    readers that fit it.
     """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(root, **options)
+        if self.root is not None and not self.root.is_dir():
+            from imstats.dataset.sniff import no_examples_message
+
+            raise DatasetNotFoundError(no_examples_message(self.name, self.root))
 
     def file_root(self) -> Path:
         """The folder that sources are relative to (the root, unless a reader says else)."""

@@ -77,6 +77,7 @@ def decode_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     alpha: str = "drop",
     exif_transpose: bool = False,
+    name: str | None = None,
 ) -> np.ndarray:
     """Decode one image file into an ``H x W`` (gray) or ``H x W x 3`` (RGB) uint8 array.
 
@@ -91,6 +92,9 @@ def decode_image(
         What to do with transparency (see the module docstring).
     exif_transpose : bool, default False
         Rotate/flip according to the EXIF orientation tag.
+    name : str, optional
+        How error messages name the image (default: the path, or ``<bytes>``); readers of
+        archives pass the archive and the member, e.g. ``"train-000000.tar:x.jpg"``.
 
     Returns
     -------
@@ -116,7 +120,7 @@ def decode_image(
     """
     if alpha not in ("drop", "white"):
         raise ValueError(f"alpha must be 'drop' or 'white'; got {alpha!r}")
-    name = _name(source)
+    name = _name(source) if name is None else name
     if isinstance(source, bytes):
         if not source:
             raise ImageReadError(f"{name}: empty data (0 bytes), not an image")
