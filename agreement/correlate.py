@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from agreement.dynamics import DYNAMICS_COLUMNS, dynamics_columns
+from agreement.external import join_by_id, load_stats
 from agreement.log import SplitLog
 from agreement.metrics import (
     DEFAULT_CHUNK,
@@ -280,17 +281,20 @@ def bootstrap_spearman(
 # --------------------------------------------------------------------------- join
 
 
-def _read_stats(stats: pa.Table | str | os.PathLike) -> pa.Table:
+def _read_stats(stats: pa.Table | str | os.PathLike | list | tuple) -> pa.Table:
     if isinstance(stats, pa.Table):
         table = stats
     elif isinstance(stats, (str, os.PathLike)):
         path = Path(stats)
         if not path.exists():
             raise ValueError(f"stats table {str(path)!r} does not exist; pass an imstats table")
-        table = pq.read_table(path)
+        table = pq.read_table(path) if path.suffix == ".parquet" else load_stats(path)
+    elif isinstance(stats, (list, tuple)) and stats:
+        table = join_by_id(stats)
     else:
         raise TypeError(
-            f"stats_table must be a pyarrow.Table or a Parquet path; got {type(stats).__name__}"
+            "stats_table must be a pyarrow.Table, a path, or a list of them (joined by id); "
+            f"got {type(stats).__name__}"
         )
     names = table.column_names
     if len(set(names)) != len(names):
@@ -370,9 +374,11 @@ def _choose_columns(
 
 
 def _split_rows(table: pa.Table, name: str) -> pa.Table:
+    """Rows of split ``name``; a null split (an id only in a table without splits) is any."""
     if "split" not in table.column_names:
         return table
-    return table.filter(pc.equal(table.column("split"), name))
+    col = table.column("split")
+    return table.filter(pc.or_kleene(pc.equal(col, name), pc.is_null(col)))
 
 
 def _join(log: SplitLog, table: pa.Table, n_show: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
@@ -462,8 +468,11 @@ def correlate(
     ----------
     log : SplitLog or dict of str to SplitLog
         A split's log or the dict of ``agreement.load_log``.
-    stats_table : pyarrow.Table or path
-        An ``imstats`` table (columns ``id``, ``split``, statistics, ``error``, ...).
+    stats_table : pyarrow.Table, path, or list of them
+        An ``imstats`` table (columns ``id``, ``split``, statistics, ``error``, ...), any
+        per-example table with an ``id`` column (Parquet, CSV, CIFAR-10H's
+        ``cifar10h-probs.npy``, Pascal VOC difficulty ``.txt``: :mod:`agreement.external`),
+        or a list of them, joined by id (:func:`agreement.external.join_by_id`).
     split : str, optional
         Analyse this split only; None analyses every split of the log that the stats table
         has (splits it lacks are reported in ``report["skipped_splits"]``).
