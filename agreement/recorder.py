@@ -22,6 +22,7 @@ arrays.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -54,20 +55,31 @@ class RecorderError(ValueError):
 
 def _numpy(x: Any) -> np.ndarray:
     """A torch tensor (any device, any float type) or array-like as a numpy array."""
+    if isinstance(x, np.ndarray):
+        return x
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach()
         if x.is_floating_point() and x.dtype.itemsize < 4:  # bf16 / fp16: numpy lacks bf16
             x = x.float()
-        return x.cpu().numpy()
+        return (x if x.device.type == "cpu" else x.cpu()).numpy()
     return np.asarray(x)
+
+
+#: pending output values (rows x columns) that trigger scoring before end_epoch
+FLUSH_VALUES = 1 << 22
 
 
 @dataclass
 class _SplitBuffer:
-    """One split's values for one (model, epoch), filled batch by batch."""
+    """One split's values for one (model, epoch).
 
-    n: int
-    n_classes: int
+    ``record`` only checks a batch and keeps a copy of it (``pending``); :meth:`flush`
+    scores the pending batches together (fewer, larger array operations than per batch)
+    and checks that no example was recorded twice.
+    """
+
+    split: str
+    labels: np.ndarray  # (N,) int64 or (N, C) bool
     multilabel: bool
     seen: np.ndarray = field(init=False)
     n_seen: int = 0
@@ -75,12 +87,88 @@ class _SplitBuffer:
     pred: np.ndarray = field(init=False)
     p_true: np.ndarray | None = None
     margin: np.ndarray | None = None
+    # (call number, positions, output, output is logits) of batches not yet scored
+    pending: list[tuple[int, np.ndarray, np.ndarray, bool]] = field(default_factory=list)
+    pending_values: int = 0
+    calls: int = 0
 
     def __post_init__(self) -> None:
-        self.seen = np.zeros(self.n, dtype=bool)
-        self.correct = np.zeros(self.n, dtype=bool)
-        shape = (self.n, self.n_classes) if self.multilabel else (self.n,)
-        self.pred = np.zeros(shape, dtype=bool if self.multilabel else np.int64)
+        n = len(self.labels)
+        self.seen = np.zeros(n, dtype=bool)
+        self.correct = np.zeros(n, dtype=bool)
+        self.pred = np.zeros(self.labels.shape, dtype=bool if self.multilabel else np.int64)
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    def add(self, idx: np.ndarray, out: np.ndarray, logits: bool) -> None:
+        self.calls += 1
+        self.pending.append((self.calls, idx, out, logits))
+        self.pending_values += out.size
+        if self.pending_values >= FLUSH_VALUES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Score the pending batches; RecorderError for examples recorded twice.
+
+        The batches that repeat an example are dropped (the others are scored and kept),
+        so that the loop may record them again.
+        """
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_values = self.pending, [], 0
+        every = np.concatenate([idx for _, idx, _, _ in pending])
+        counts = np.bincount(every, minlength=self.n)
+        bad_calls: list[int] = []
+        n_rows = 0
+        if counts.max() > 1 or self.seen[every].any():
+            # rare: find the batches that repeat an example, one by one
+            marks = self.seen.copy()
+            good = []
+            for entry in pending:
+                idx = entry[1]
+                repeats = int(marks[idx].sum()) + len(idx) - len(np.unique(idx))
+                if repeats:
+                    bad_calls.append(entry[0])
+                    n_rows += repeats
+                else:
+                    marks[idx] = True
+                    good.append(entry)
+            pending = good
+        for logits in (True, False):
+            group = [(idx, out) for _, idx, out, is_logits in pending if is_logits == logits]
+            if group:
+                self._score(
+                    np.concatenate([g[0] for g in group]),
+                    np.concatenate([g[1] for g in group]),
+                    logits,
+                )
+        if bad_calls:
+            shown = ", ".join(map(str, bad_calls[:5])) + (", ..." if len(bad_calls) > 5 else "")
+            raise RecorderError(
+                f"split {self.split!r}: {n_rows} example(s) were recorded more than once in "
+                f"this epoch, by {len(bad_calls)} record() call(s) (numbers {shown} of this "
+                "split in this epoch); those calls were dropped and the others kept: record "
+                "each example once per epoch"
+            )
+
+    def _score(self, idx: np.ndarray, out: np.ndarray, logits: bool) -> None:
+        y = self.labels[idx]
+        if logits:
+            pred = out > 0 if self.multilabel else out.argmax(axis=1)
+            p_true, margin = measures_numpy(out, y, self.multilabel)
+            if self.p_true is None:
+                self.p_true = np.full(self.n, np.nan, dtype=np.float32)
+                self.margin = np.full(self.n, np.nan, dtype=np.float32)
+            self.p_true[idx] = p_true
+            self.margin[idx] = margin
+        else:
+            pred = out
+        self.correct[idx] = (pred == y).all(axis=1) if self.multilabel else pred == y
+        self.pred[idx] = pred
+        self.seen[idx] = True
+        self.n_seen += len(idx)
 
 
 @dataclass
@@ -197,9 +285,11 @@ class Recorder:
         ------
         RecorderError
             For an unknown split, a model out of range, an epoch out of order or already
-            committed, positions out of range or already recorded in this epoch, an output
-            of the wrong length, class count or type, or NaN / infinite logits. Nothing of
-            the batch is recorded then.
+            committed, positions out of range, an output of the wrong length, class count or
+            type, or NaN / infinite logits; nothing of the batch is recorded then. Examples
+            recorded twice in an epoch are found when the batches are scored (at
+            :meth:`end_epoch`, or here once the pending batches hold 4 M values): the
+            error names their count and the calls, which are dropped.
         """
         buf = self._buffer(split, model, epoch)
         idx = _numpy(index)
@@ -208,7 +298,6 @@ class Recorder:
                 f"index must be a 1-D array of integer positions into split {split!r}; got "
                 f"shape {idx.shape} of {idx.dtype}"
             )
-        idx = idx.astype(np.int64, copy=False)
         out = _numpy(output)
         if out.ndim == 0 or out.shape[0] != len(idx):
             got = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows"
@@ -216,46 +305,25 @@ class Recorder:
                 f"output has {got} but index has {len(idx)} positions (split {split!r}, model "
                 f"{model}, epoch {epoch}); pass one output row per position"
             )
+        logits = self._check_output(out, split)
         if len(idx) == 0:
             return
-        if idx.min() < 0 or idx.max() >= buf.n:
+        # copies: the loop may reuse its buffers; int64 viewed as uint64 makes a negative
+        # position huge, so one max() checks both ends
+        idx = np.array(idx, dtype=np.int64)
+        if idx.view(np.uint64).max() >= buf.n:
             bad = idx[(idx < 0) | (idx >= buf.n)]
             raise RecorderError(
                 f"index holds {len(bad)} position(s) outside 0..{buf.n - 1} of split {split!r} "
                 f"(e.g. {bad[:5].tolist()})"
             )
-        pred, logits = self._predictions(out, split)
-        repeated = int(buf.seen[idx].sum())
-        unique = len(np.unique(idx))
-        if repeated or unique != len(idx):
-            again = idx[buf.seen[idx]][:5].tolist()
-            raise RecorderError(
-                f"split {split!r}, model {model}, epoch {epoch}: {repeated} of the "
-                f"{len(idx)} positions were already recorded in this epoch"
-                + (f" (e.g. {again})" if again else "")
-                + (
-                    f" and {len(idx) - unique} repeat within the batch"
-                    if unique != len(idx)
-                    else ""
-                )
-                + "; record each example once per epoch"
-            )
-        labels = self._labels[split][idx]
-        if self.multilabel:
-            correct = (pred == labels).all(axis=1)
+        if logits:
+            out = np.array(out, dtype=np.float32)
+        elif self.multilabel:
+            out = out.astype(bool)
         else:
-            correct = pred == labels
-        buf.seen[idx] = True
-        buf.n_seen += len(idx)
-        buf.correct[idx] = correct
-        buf.pred[idx] = pred
-        if logits is not None:
-            p_true, margin = measures_numpy(logits, labels, self.multilabel)
-            if buf.p_true is None:
-                buf.p_true = np.full(buf.n, np.nan, dtype=np.float32)
-                buf.margin = np.full(buf.n, np.nan, dtype=np.float32)
-            buf.p_true[idx] = p_true
-            buf.margin[idx] = margin
+            out = np.array(out, dtype=np.int64)
+        buf.add(idx, out, logits)
 
     def end_epoch(
         self, *, model: int, epoch: int, metrics: Mapping[str, float] | None = None
@@ -292,6 +360,8 @@ class Recorder:
                 f"nothing was recorded for epoch {epoch} of model {model}; call record() for "
                 "every batch of every split first"
             )
+        for buf in opened.splits.values():
+            buf.flush()
         row = self._metrics_row(epoch, opened, metrics)
         for name in self.splits:
             buf = opened.splits.get(name)
@@ -366,12 +436,12 @@ class Recorder:
             opened = self._open[model] = _OpenEpoch(int(epoch), time.perf_counter())
         buf = opened.splits.get(split)
         if buf is None:
-            n = len(self._ids[split])
-            buf = opened.splits[split] = _SplitBuffer(n, self.n_classes, self.multilabel)
+            labels = self._labels[split]
+            buf = opened.splits[split] = _SplitBuffer(split, labels, self.multilabel)
         return buf
 
-    def _predictions(self, out: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(predictions, logits or None) from one batch's output; RecorderError if unfit."""
+    def _check_output(self, out: np.ndarray, split: str) -> bool:
+        """Whether a batch's output is logits (else predictions); RecorderError if unfit."""
         c = self.n_classes
         kind = out.dtype.kind
         if out.ndim == 2:
@@ -381,24 +451,23 @@ class Recorder:
                     f"{split!r}); pass (B, {c}) logits"
                 )
             if kind == "f":
-                finite = np.isfinite(out)
-                if not finite.all():
-                    rows = np.flatnonzero(~finite.all(axis=1))
+                # one sum catches NaN and +-inf (a finite overflow is checked exactly)
+                if out.size and not math.isfinite(out.sum()) and not np.isfinite(out).all():
+                    rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
                     what = "NaN" if np.isnan(out).any() else "infinite"
                     raise RecorderError(
                         f"output holds {what} logits in {len(rows)} row(s) (batch rows "
                         f"{rows[:5].tolist()}, split {split!r}); nothing of this batch was "
                         "recorded. Check the loss and learning rate."
                     )
-                logits = out.astype(np.float32, copy=False)
-                return (logits > 0 if self.multilabel else logits.argmax(axis=1)), logits
+                return True
             if self.multilabel and kind in "biu":
                 if kind != "b" and not np.isin(out, (0, 1)).all():
                     raise RecorderError(
                         "multi-label predictions must be a 0/1 (or bool) matrix; pass float "
                         "logits to have them thresholded at 0"
                     )
-                return out.astype(bool), None
+                return False
             raise RecorderError(
                 f"(B, C) output must be float logits; got {out.dtype} (split {split!r})"
             )
@@ -408,12 +477,12 @@ class Recorder:
                     f"a 1-D output must hold integer predicted classes; got {out.dtype}. Pass "
                     f"(B, {c}) float logits instead"
                 )
-            if out.min() < 0 or out.max() >= c:
+            if out.size and (out.min() < 0 or out.max() >= c):
                 raise RecorderError(
                     f"predicted classes must be in 0..{c - 1}; got values from {out.min()} to "
                     f"{out.max()} (split {split!r})"
                 )
-            return out.astype(np.int64, copy=False), None
+            return False
         want = (
             f"(B, {c}) logits or a (B, {c}) 0/1 matrix"
             if self.multilabel

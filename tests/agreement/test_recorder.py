@@ -252,13 +252,22 @@ def test_missing_or_repeated_examples_are_named_by_count(tmp_path):
     rec, splits = _two_epoch_recorder(tmp_path)
     z = _z(0, 2, "train", 37)
     rec.record(split="train", model=0, epoch=2, index=np.arange(30), output=z[:30])
-    with pytest.raises(RecorderError, match="3 of the 4 positions were already recorded"):
-        rec.record(split="train", model=0, epoch=2, index=[27, 28, 29, 30], output=z[27:31])
-    with pytest.raises(RecorderError, match="0 of the 2 positions .* and 1 repeat"):
-        rec.record(split="train", model=0, epoch=2, index=[31, 31], output=z[[31, 31]])
-    with pytest.raises(RecorderError, match="split 'train', model 0, epoch 2: 7 of the 37 exam"):
+    # repeats are found when the batches are scored: the calls that repeat are dropped
+    rec.record(split="train", model=0, epoch=2, index=[27, 28, 29, 30], output=z[27:31] + 9)
+    rec.record(split="train", model=0, epoch=2, index=[31, 31], output=z[[31, 31]])
+    rec.record(split="train", model=0, epoch=2, index=[32], output=z[[32]])
+    with pytest.raises(
+        RecorderError,
+        match=r"split 'train': 4 example\(s\) were recorded more "
+        r"than once in this epoch, by 2 record\(\) call\(s\) \(numbers 2, 3 ",
+    ):
         rec.end_epoch(model=0, epoch=2)
-    rec.record(split="train", model=0, epoch=2, index=np.arange(30, 37), output=z[30:])
+    with pytest.raises(RecorderError, match="split 'train', model 0, epoch 2: 6 of the 37 exam"):
+        rec.end_epoch(model=0, epoch=2)
+    rec.record(split="train", model=0, epoch=2, index=[30, 31], output=z[30:32])
+    with pytest.raises(RecorderError, match="split 'train', model 0, epoch 2: 4 of the 37 exam"):
+        rec.end_epoch(model=0, epoch=2)
+    rec.record(split="train", model=0, epoch=2, index=np.arange(33, 37), output=z[33:])
     with pytest.raises(RecorderError, match="split 'test', model 0, epoch 2: 11 of the 11"):
         rec.end_epoch(model=0, epoch=2)
     with pytest.raises(RecorderError, match="nothing was recorded for epoch 1 of model 1"):
@@ -274,6 +283,9 @@ def test_missing_or_repeated_examples_are_named_by_count(tmp_path):
         rec.end_epoch(model=0, epoch=2, metrics={"lr": "fast"})
     rec.end_epoch(model=0, epoch=2, metrics={"test_accuracy": torch.tensor(0.25)})
     assert rl.read_metrics(tmp_path / "bad", 0).column("test_accuracy").to_pylist()[1] == 0.25
+    # the dropped calls left no trace: the kept rows are the first records of each example
+    log = agreement.load_log(tmp_path / "bad")["train"]
+    assert np.array_equal(log.pred[0, 1], z.argmax(1))
     assert rec.last_epoch(model=0) == 2 and rec.last_epoch(model=1) == 0
 
 
