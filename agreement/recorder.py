@@ -148,7 +148,7 @@ class _SplitBuffer:
             shown = ", ".join(map(str, bad_calls[:5])) + (", ..." if len(bad_calls) > 5 else "")
             raise RecorderError(
                 f"split {self.split!r}: {n_rows} example(s) were recorded more than once in "
-                f"this epoch, by {len(bad_calls)} record() call(s) (numbers {shown} of this "
+                f"this epoch, by {len(bad_calls)} record() call(s) (number(s) {shown} of this "
                 "split in this epoch); those calls were dropped and the others kept: record "
                 "each example once per epoch"
             )

@@ -259,7 +259,7 @@ def test_missing_or_repeated_examples_are_named_by_count(tmp_path):
     with pytest.raises(
         RecorderError,
         match=r"split 'train': 4 example\(s\) were recorded more "
-        r"than once in this epoch, by 2 record\(\) call\(s\) \(numbers 2, 3 ",
+        r"than once in this epoch, by 2 record\(\) call\(s\) \(number\(s\) 2, 3 ",
     ):
         rec.end_epoch(model=0, epoch=2)
     with pytest.raises(RecorderError, match="split 'train', model 0, epoch 2: 6 of the 37 exam"):
@@ -446,3 +446,25 @@ def test_recorder_run_goes_through_correlate(tmp_path):
     assert "test: 11/11 examples joined" in res.output and "~ aum" in res.output
     per = pq.read_table(run / "analysis" / "per_example.parquet")
     assert {"confidence", "variability", "aum", "entropy"} <= set(per.column_names)
+
+
+def test_scoring_while_recording_gives_the_same_log(tmp_path, monkeypatch):
+    """With a small pending cap, batches are scored during record(): the same log."""
+    import agreement.recorder as recorder_mod
+
+    run, splits, bf16 = _run(tmp_path / "a")
+    monkeypatch.setattr(recorder_mod, "FLUSH_VALUES", 3 * C)
+    again, _, _ = _run(tmp_path / "b")
+    a, b = agreement.load_log(run), agreement.load_log(again)
+    for split in splits:
+        for key in ("correct", "pred", "p_true", "margin"):
+            assert np.array_equal(getattr(a[split], key), getattr(b[split], key)), key
+    rec = Recorder(tmp_path / "c", models=1, splits=splits)
+    z = _z(0, 1, "test", 11)
+    rec.record(split="test", model=0, epoch=1, index=[0, 1], output=z[:2])
+    with pytest.raises(RecorderError, match="1 example\\(s\\) were recorded more than once"):
+        rec.record(split="test", model=0, epoch=1, index=[1, 2], output=z[1:3])
+    rec.record(split="test", model=0, epoch=1, index=np.arange(2, 11), output=z[2:])
+    rec.record(split="train", model=0, epoch=1, index=np.arange(37), output=_z(0, 1, "train", 37))
+    rec.end_epoch(model=0, epoch=1)
+    assert np.array_equal(agreement.load_log(tmp_path / "c")["test"].pred[0, 0], z.argmax(1))
