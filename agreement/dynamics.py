@@ -63,8 +63,8 @@ def measures_numpy(
     rows = np.arange(n)
     zy = z[rows, y]
     top = z.max(axis=1)
-    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-    p_true = np.exp(zy - lse)
+    e = np.exp(z - top[:, None])
+    p_true = e[rows, y] / e.sum(axis=1)
     others = z.copy()
     others[rows, y] = -np.inf
     margin = zy - others.max(axis=1) if z.shape[1] > 1 else np.full(n, np.inf, np.float32)

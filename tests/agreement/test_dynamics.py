@@ -160,6 +160,13 @@ def test_train_record_logits_matches_recomputation(logits_run):
     schema = pa.parquet.read_schema(f)
     assert str(schema.field("p_true").type) == "halffloat"
     assert str(schema.field("margin").type) == "halffloat"
+    # no dictionary for the float columns (it costs them a third more), one for pred
+    rg = pa.parquet.ParquetFile(f).metadata.row_group(0)
+    enc = {rg.column(i).path_in_schema: rg.column(i).encodings for i in range(rg.num_columns)}
+    assert "RLE_DICTIONARY" in enc["pred"]
+    assert "RLE_DICTIONARY" not in enc["p_true"] + enc["margin"]
+    bits = rl.column_bits(logits_run)
+    assert bits["p_true"] <= 24 and bits["margin"] <= 24  # float16 + page overhead, 120 rows
     per = agreement.per_example(logs, "test")
     np.testing.assert_allclose(per.column("aum").to_numpy(), naive_dynamics(log)["aum"])
 
