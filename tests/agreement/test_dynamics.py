@@ -181,10 +181,15 @@ def test_logits_do_not_change_correctness_or_old_settings(logits_run, tmp_path):
     assert agreement.load_log(logits_run, dynamics=False)["test"].p_true is None
 
 
-def test_batched_and_multilabel_record_logits(tmp_path):
+def test_batched_eval_pass_and_multilabel_record_logits(tmp_path):
     run = train("sample", out=tmp_path / "b", batched=True, record_logits=True,
                 **{**SMALL, "epochs": 1})  # fmt: skip
     log = agreement.load_log(run)["train"]
+    assert ((log.margin > 0) == log.correct)[np.abs(log.margin) > 1e-2].all()
+    run = train("sample", out=tmp_path / "e", train_eval_pass=True, record_logits=True,
+                **{**SMALL, "models": 1, "epochs": 1})  # fmt: skip
+    log = agreement.load_log(run)["train"]
+    assert not np.isnan(log.p_true).any()
     assert ((log.margin > 0) == log.correct)[np.abs(log.margin) > 1e-2].all()
     preset = Preset(name="ml", dataset="test-multilabel", arch="lenet5", input_size=16,
                     resize=None, in_channels=1, mean=(0.3,), std=(0.3,), batch_size=8,
