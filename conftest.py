@@ -1,6 +1,21 @@
-"""pytest collection: optional extras whose modules cannot be imported without them."""
+"""Test-session settings that must exist before any imstats module is imported.
+
+The compiled kernels go to a repository-local folder, never the user's cache: pytest
+ignores ``.pytest_cache`` for collection and git ignores it, and a second pytest process
+(CI runs more than one) loads the kernels the first one compiled. A folder already set in
+``IMSTATS_CACHE_DIR`` is kept.
+
+Optional extras whose modules cannot be imported without them are left out of the
+doctest collection where they are not installed.
+"""
 
 import importlib.util
+import os
+from pathlib import Path
+
+os.environ.setdefault(
+    "IMSTATS_CACHE_DIR", str(Path(__file__).resolve().parent / ".pytest_cache" / "imstats-cache")
+)
 
 
 def _installed(name: str) -> bool:
@@ -10,6 +25,5 @@ def _installed(name: str) -> bool:
         return False
 
 
-# agreement.lightning imports PyTorch Lightning at import time (the `lightning` extra); the
-# doctest collection would fail on it where the extra is not installed
+# agreement.lightning imports PyTorch Lightning at import time (the `lightning` extra)
 collect_ignore = [] if _installed("pytorch_lightning") else ["agreement/lightning.py"]

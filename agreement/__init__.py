@@ -31,6 +31,8 @@ _LAZY = {
     "plot_histograms": "agreement.plots",
     "plot_ablation": "agreement.plots",
     "plot_result": "agreement.plots",
+    "plot_by_learned_epoch": "agreement.plots",
+    "metric_bands": "agreement.bands",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -96,13 +96,20 @@ def demo(
     t0 = time.perf_counter()
     analysis = run_dir / "analysis"
     say(f"[3/4] agreement curves and correlations -> {analysis}")
-    result = correlate(load_log(run_dir), stats_path, seed=seed, n_boot=n_boot, out=analysis)
+    log = load_log(run_dir)
+    result = correlate(log, stats_path, seed=seed, n_boot=n_boot, out=analysis)
     seconds["correlate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     say(f"[4/4] figures and report -> {out / 'report.html'}")
-    figures = plot_result(result, analysis / "figures")
-    page = report(result, out / "report.html", title="imstats + agreement demo (sample data)")
+    figures = plot_result(result, analysis / "figures", log=log, seed=seed)
+    page = report(
+        result,
+        out / "report.html",
+        title="imstats + agreement demo (sample data)",
+        run_dir=run_dir,
+        seed=seed,
+    )
     seconds["plots"] = time.perf_counter() - t0
     return {
         "run_dir": run_dir,

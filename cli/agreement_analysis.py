@@ -6,6 +6,7 @@ Each parses its options, calls one library function and prints a short summary.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -94,17 +95,37 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="LOG=STATS",
     help="Map a log split to the stats table's split name, e.g. test=val.",
 )
-@click.option("--min-epoch", default=5, show_default=True, type=int)
-@click.option("--min-agreement", default=20.0, show_default=True, type=float)
+@click.option(
+    "--min-epoch",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Display rule: metric curves are shown from this epoch on (tables keep every epoch).",
+)
+@click.option(
+    "--min-agreement",
+    default=20.0,
+    show_default=True,
+    type=float,
+    help="Display rule: metric curves are shown where TP agreement is at least this (percent).",
+)
 @click.option(
     "--never",
     type=click.Choice(["exclude", "after_last"]),
     default="exclude",
     show_default=True,
-    help="Never-learned examples in the correlation.",
+    help="Never-learned examples in the correlation: left out, or ranked after the last epoch.",
 )
-@click.option("--n-boot", default=1000, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--n-boot",
+    default=1000,
+    show_default=True,
+    type=int,
+    help="Bootstrap replicates of the correlation intervals (0: no interval).",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
 def correlate_cmd(
     run_dir: Path,
     stats: tuple[Path, ...],
@@ -119,7 +140,16 @@ def correlate_cmd(
     n_boot: int,
     seed: int,
 ) -> None:
-    """Correlate agreement curves of RUN_DIR with image statistics (joined on example id)."""
+    """Correlate agreement curves of RUN_DIR with image statistics (joined on example id).
+
+    Writes RUN_DIR/analysis/: curves, metric_curves, categorical, correlations and
+    per_example.parquet (each example's learned epoch joined with its statistics).
+
+    \b
+    Examples:
+      agreement correlate runs/cifar10 --stats cifar10_stats.parquet
+      agreement correlate runs/c10 --stats c10.parquet --statistic entropy --never after_last
+    """
     import agreement
     from agreement.correlate import correlate
 
@@ -170,6 +200,37 @@ def correlate_cmd(
     click.echo(f"wrote {out}")
 
 
+def _label(d: Path) -> str:
+    d = d.resolve()
+    return d.parent.name if d.name == ANALYSIS_DIR else d.name
+
+
+def _log_for(results: Path, n_boot: int) -> object | None:
+    """The correctness log of the run a results folder belongs to (None, with a note, if absent)."""
+    import agreement
+    from agreement.report import find_run_dir
+
+    if n_boot <= 0:
+        return None
+    run_dir = find_run_dir(results)
+    if run_dir is None:
+        click.echo(
+            f"note: no run.json next to {results}: the metric curves get no bootstrap band",
+            err=True,
+        )
+        return None
+    try:
+        return agreement.load_log(run_dir)
+    except Exception as err:  # the band is optional: say why it is missing
+        click.echo(f"note: the log of {run_dir} could not be read ({err}): no band", err=True)
+        return None
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for msg in dict.fromkeys(str(w.message) for w in caught):
+        click.echo(f"warning: {msg}", err=True)
+
+
 @click.command("plot")
 @click.argument("dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -178,7 +239,13 @@ def correlate_cmd(
     default=None,
     help="Figure folder. Default: <results>/figures (one run) or ./figures.",
 )
-@click.option("--label", "labels", multiple=True, help="Run label per DIR (for overlays).")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Name of each DIR in the overlay's legend, in the order of DIRS (repeatable). "
+    "Default: the run folders' names.",
+)
 @click.option(
     "--format",
     "formats",
@@ -186,18 +253,54 @@ def correlate_cmd(
     type=click.Choice(["png", "pdf", "svg"]),
     default=("png", "pdf"),
     show_default=True,
+    help="File formats to write (repeatable).",
 )
-@click.option("--all-epochs", is_flag=True, help="Ignore the display rule.")
+@click.option(
+    "--style",
+    type=click.Choice(["screen", "paper"]),
+    default="screen",
+    show_default=True,
+    help="screen: 6.4 in wide, 150 dpi. paper: one column of a two-column paper "
+    "(3.3 in wide, 6-7 pt fonts, 300 dpi).",
+)
+@click.option(
+    "--all-epochs",
+    is_flag=True,
+    help="Draw the metric curves at every epoch, ignoring the display rule "
+    "(from epoch 5, where TP agreement >= 20 %).",
+)
+@click.option(
+    "--n-boot",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap replicates of the metric curves' band (read from the run's log) and of "
+    "the intervals in the learned-epoch figures; 0: no band.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
 def plot_cmd(
     dirs: tuple[Path, ...],
     out: Path | None,
     labels: tuple[str, ...],
     formats: tuple[str, ...],
+    style: str,
     all_epochs: bool,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """The paper's figures from correlate results (DIRS: run or results folders; default .).
 
-    With several DIRS the runs' curves are also overlaid (ablations).
+    Per split: the agreement curves; per statistic, its metric curve with a bootstrap band
+    and the split mean; histograms; each statistic against the learned epoch; categorical
+    columns. With several DIRS the runs' curves are also overlaid (ablations).
+
+    \b
+    Examples:
+      agreement plot runs/cifar10                      # -> runs/cifar10/analysis/figures
+      agreement plot runs/cifar10 --style paper --format pdf --out paper/figures
+      agreement plot runs/bs128 runs/bs256 --label "batch 128" --label "batch 256"
     """
     from agreement.correlate import read_result
     from agreement.plots import plot_ablation, plot_result, save_figure
@@ -207,23 +310,32 @@ def plot_cmd(
         raise click.ClickException(f"give one --label per DIR ({len(found)}), got {len(labels)}")
     names = list(labels) or [_label(d) for d in found]
     paths = []
-    try:
-        for d in found:
-            target = out if (out is not None and len(found) == 1) else d / "figures"
-            paths += plot_result(d, target, formats=formats, display_rule=not all_epochs)
-        if len(found) > 1:
-            runs = {n: read_result(d).curves for n, d in zip(names, found, strict=True)}
-            paths += save_figure(
-                plot_ablation(runs), (out or Path("figures")) / "runs_compared", formats
-            )
-    except (ValueError, TypeError) as err:
-        raise click.ClickException(str(err)) from err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for d in found:
+                target = out if (out is not None and len(found) == 1) else d / "figures"
+                paths += plot_result(
+                    d,
+                    target,
+                    formats=formats,
+                    display_rule=not all_epochs,
+                    log=_log_for(d, n_boot),
+                    n_boot=n_boot,
+                    seed=seed,
+                    style=style,
+                )
+            if len(found) > 1:
+                runs = {n: read_result(d).curves for n, d in zip(names, found, strict=True)}
+                paths += save_figure(
+                    plot_ablation(runs, style=style),
+                    (out or Path("figures")) / "runs_compared",
+                    formats,
+                )
+        except (ValueError, TypeError) as err:
+            raise click.ClickException(str(err)) from err
+    _echo_warnings(caught)
     click.echo(f"wrote {len(paths)} figure files, e.g. {paths[0] if paths else '-'}")
-
-
-def _label(d: Path) -> str:
-    d = d.resolve()
-    return d.parent.name if d.name == ANALYSIS_DIR else d.name
 
 
 @click.command("report")
@@ -234,31 +346,126 @@ def _label(d: Path) -> str:
     default=None,
     help="HTML file. Default: <results>/report.html (one run) or ./report.html.",
 )
-@click.option("--label", "labels", multiple=True, help="Run label per DIR.")
-@click.option("--title", default="Agreement and image statistics", show_default=True)
-@click.option("--all-epochs", is_flag=True, help="Ignore the display rule.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Name of each DIR on the page, in the order of DIRS (repeatable). "
+    "Default: the run folders' names.",
+)
+@click.option(
+    "--title", default="Agreement and image statistics", show_default=True, help="Page title."
+)
+@click.option(
+    "--all-epochs",
+    is_flag=True,
+    help="Draw the metric curves at every epoch, ignoring the display rule.",
+)
+@click.option(
+    "--run",
+    "runs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The training run of each DIR, in the order of DIRS (repeatable). Default: the "
+    "results folder or its parent, whichever holds run.json.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dataset root to read the example images from, when it moved since training "
+    "(default: the root recorded in run.json).",
+)
+@click.option(
+    "--images/--no-images",
+    default=True,
+    show_default=True,
+    help="Show the examples learned first, learned last and never learned.",
+)
+@click.option(
+    "--examples",
+    "n_examples",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Images per group (learned first / last / never) over all classes.",
+)
+@click.option(
+    "--per-class",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Images per group and class (0: no per-class grids).",
+)
+@click.option(
+    "--n-boot",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap replicates of the metric curves' band and of the learned-epoch "
+    "intervals; 0: no band.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
 def report_cmd(
     dirs: tuple[Path, ...],
     out: Path | None,
     labels: tuple[str, ...],
     title: str,
     all_epochs: bool,
+    runs: tuple[Path, ...],
+    root: Path | None,
+    images: bool,
+    n_examples: int,
+    per_class: int,
+    n_boot: int,
+    seed: int,
 ) -> None:
-    """One self-contained HTML page with the figures and tables of correlate results."""
+    """One self-contained HTML page about a run, to read offline or send to a colleague.
+
+    DIRS are run folders (with analysis/ from `agreement correlate`) or results folders;
+    default: the current folder. The page holds the run's settings and each model's final
+    accuracy, warnings in words, the definitions, the curves, the correlations sorted by
+    strength, each statistic against the learned epoch, images of the examples learned
+    first, last and never (overall and per class, read from the dataset), and the join
+    diagnostics. Figures and images are embedded: the page needs no network.
+
+    \b
+    Examples:
+      agreement report runs/cifar10                    # -> runs/cifar10/analysis/report.html
+      agreement report runs/cifar10 --root /data/cifar10 --out cifar10.html
+      agreement report runs/bs128 runs/bs256 --label "batch 128" --label "batch 256"
+    """
     from agreement.report import report
 
     found = [_result_dir(d) for d in (dirs or (Path("."),))]
     if labels and len(labels) != len(found):
         raise click.ClickException(f"give one --label per DIR ({len(found)}), got {len(labels)}")
+    if runs and len(runs) != len(found):
+        raise click.ClickException(f"give one --run per DIR ({len(found)}), got {len(runs)}")
     names = list(labels) or [_label(d) for d in found]
     if len(set(names)) != len(names):
         names = [f"{i + 1}: {n}" for i, n in enumerate(names)]
     if out is None:
         out = found[0] / "report.html" if len(found) == 1 else Path("report.html")
-    try:
-        path = report(
-            dict(zip(names, found, strict=True)), out, title=title, display_rule=not all_epochs
-        )
-    except (ValueError, TypeError) as err:
-        raise click.ClickException(str(err)) from err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            path = report(
+                dict(zip(names, found, strict=True)),
+                out,
+                title=title,
+                display_rule=not all_epochs,
+                run_dir=dict(zip(names, runs, strict=True)) if runs else None,
+                images=images,
+                root=root,
+                n_examples=n_examples,
+                n_per_class=per_class,
+                n_boot=n_boot,
+                seed=seed,
+            )
+        except (ValueError, TypeError) as err:
+            raise click.ClickException(str(err)) from err
+    _echo_warnings(caught)
     click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB)")

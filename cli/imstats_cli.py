@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+
 import click
 
 from cli._pairs import parse_pairs
@@ -98,11 +102,12 @@ def compute(
     """
     from imstats.cluster import SchedulerError
     from imstats.dataset import DatasetNotFoundError
-    from imstats.engine import RunMismatchError
+    from imstats.engine import RunInterrupted, RunLockedError, RunMismatchError
     from imstats.engine import compute as run
 
+    _sigterm_interrupts()
     try:
-        path = run(
+        run(
             dataset,
             root=root,
             out=out or f"{dataset}.parquet",
@@ -124,9 +129,23 @@ def compute(
     except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         raise click.UsageError(str(msg)) from None
-    except (RunMismatchError, SchedulerError, ImportError) as exc:
+    except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(str(path))
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: finished shards are kept
+        msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
+        click.echo(f"imstats: {msg}", err=True)
+        sys.exit(130)
+    click.echo(out or f"{dataset}.parquet")
+
+
+def _sigterm_interrupts() -> None:
+    """Make SIGTERM stop a run as Ctrl-C does (finished work kept, workers stopped)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (e.g. embedded): leave it
+        signal.signal(signal.SIGTERM, stop)
 
 
 @main.command()
@@ -144,6 +163,27 @@ def show(image: str, out: str, seed: int) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+@main.command("stats")
+def stats_cmd() -> None:
+    """List the statistics, their output columns and their parameters with defaults.
+
+    \b
+    Example:
+      imstats stats
+      imstats compute sample --stats entropy --param entropy.window=7 --out s.parquet
+    """
+    from imstats import registry
+
+    for name in registry.available():
+        st = registry.get(name)
+        doc = (st.func.__doc__ or "").strip().splitlines()[0]
+        cols = ", ".join(f"{f.name} ({f.type})" for f in st.fields)
+        click.echo(f"{name}: {doc}")
+        click.echo(f"  columns: {cols}; --resize applies: {'yes' if st.resize_applies else 'no'}")
+        for key, default in st.defaults.items():
+            click.echo(f"  --param {name}.{key}={default!r}")
+
+
 @main.command()
 def datasets() -> None:
     """List the dataset readers (names usable as DATASET)."""
@@ -152,3 +192,37 @@ def datasets() -> None:
     for name in available_readers():
         doc = (_READERS[name].__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {doc}")
+
+
+@main.command()
+@click.option(
+    "--stats",
+    help="Comma-separated statistics whose kernels to warm, e.g. entropy,dct_coefficients "
+    "(default: all registered).",
+)
+def warmup(stats: str | None) -> None:
+    """Compile the statistics' Numba kernels into the on-disk cache, once per machine.
+
+    Later processes (dataset workers, `imstats show`) then load the compiled kernels
+    instead of compiling them. Prints each case's time and how many kernel signatures it
+    compiled or loaded, then the total and the cache folder. Example:
+
+    \b
+        imstats warmup --stats entropy,dct_coefficients
+    """
+    from imstats.jit import cache_dir
+    from imstats.jit import warmup as run
+
+    names = [s.strip() for s in stats.split(",") if s.strip()] if stats else None
+    try:
+        records = run(names, log=click.echo)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
+    seconds = sum(r.seconds for r in records)
+    compiled = sum(r.compiled for r in records)
+    loaded = sum(r.loaded for r in records)
+    click.echo(f"{'total':<38s} {seconds:7.2f} s  {compiled:3d} compiled  {loaded:3d} loaded")
+    folder = cache_dir()
+    click.echo(
+        f"cache folder: {folder}" if folder else "cache folder: none (IMSTATS_NUMBA_CACHE=0)"
+    )

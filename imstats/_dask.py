@@ -18,9 +18,11 @@ the same command again resumes from the shard files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from imstats.cluster import (
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 #: Shards in flight per worker.
 IN_FLIGHT_PER_WORKER = 2
 #: Seconds between checks on the cluster while waiting for a shard.
-_POLL = 2.0
+_POLL = 0.5
 
 
 def _single_thread() -> None:
@@ -50,12 +52,16 @@ def _single_thread() -> None:
     numba.set_num_threads(1)
 
 
-def _shard_task(*args: Any) -> pa.Table:
-    """:func:`imstats.engine.shard_table` on a worker, single-threaded."""
+def _shard_task(topic: str, *args: Any) -> pa.Table:
+    """:func:`imstats.engine.shard_table` on a worker, single-threaded, progress as events."""
+    from distributed import get_worker
+
+    from imstats._progress import run_reporting
     from imstats.engine import shard_table
 
     _single_thread()
-    return shard_table(*args)
+    worker = get_worker()
+    return run_reporting(lambda i, x: worker.log_event(topic, (i, x)), shard_table, *args)
 
 
 def _warm_task(stat_names: list[str]) -> bool:
@@ -100,8 +106,13 @@ def dispatch_dask(
     *,
     timeout: float,
     log: Callable[[str], None],
+    tick: Callable[[int, float], None] | None = None,
 ) -> None:
-    """Compute the shards ``p.todo`` on a Dask cluster, calling ``finished(i, table)``."""
+    """Compute the shards ``p.todo`` on a Dask cluster, calling ``finished(i, table)``.
+
+    ``tick(shard, images)`` receives the workers' per-image progress (sent as Dask
+    events on a topic of this run).
+    """
     distributed = require_distributed()
     with connect(scheduler, timeout=timeout, log=log) as client, client.as_current():
         root = p.reader_spec.get("root")
@@ -109,6 +120,16 @@ def dispatch_dask(
             check_path_on_workers(client, root, what=f"dataset root of {p.reader.name!r}")
         warm_hosts(client, p.stat_names, log)
         tag = hashlib.sha1(p.run_key.encode()).hexdigest()[:12]
+        topic = f"imstats-progress-{tag}-{time.monotonic_ns()}"
+        ticks: SimpleQueue = SimpleQueue()
+        client.subscribe_topic(topic, lambda event: ticks.put(event[1]))
+
+        def drain() -> None:
+            while not ticks.empty():
+                shard, images = ticks.get()
+                if tick is not None:
+                    tick(shard, images)
+
         queue = iter(p.todo)
         pending: dict[Any, int] = {}
 
@@ -118,7 +139,9 @@ def dispatch_dask(
                 i = next(queue, None)
                 if i is None:
                     return
-                fut = client.submit(_shard_task, *p.task(i), key=f"imstats-shard-{tag}-{i:06d}")
+                fut = client.submit(
+                    _shard_task, topic, *p.task(i), key=f"imstats-shard-{tag}-{i:06d}"
+                )
                 pending[fut] = i
 
         refill()
@@ -131,6 +154,7 @@ def dispatch_dask(
                     )
                 except (TimeoutError, distributed.TimeoutError):
                     done = set()
+                drain()
                 if not done:
                     if n_workers(client) == 0:
                         no_workers_since = no_workers_since or time.monotonic()
@@ -148,6 +172,8 @@ def dispatch_dask(
                     finished(i, _result(fut, p, i, distributed))
                 refill()
         finally:
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(topic)
             if pending:
                 client.cancel(list(pending))
 

@@ -8,16 +8,15 @@ multiply-add), so the results are identical, not merely close; tests check this.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 from imstats._validation import LUMA_WEIGHTS
 
 _W0, _W1, _W2 = (float(w) for w in LUMA_WEIGHTS)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _luma_rgb(img, to255, divisor):
     """Y / divisor (+ 0.0, so no -0.0) for a C-contiguous (H, W, 3) uint8 or float image.
 
@@ -37,7 +36,7 @@ def _luma_rgb(img, to255, divisor):
     return out.reshape(h, w)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _luma_gray(img, to255, divisor):
     """(v * to255) / divisor + 0.0 for a (H, W) uint8 or float image (any strides); float64."""
     h, w = img.shape
@@ -59,7 +58,7 @@ def fast_luminance(image: np.ndarray, divisor: float = 1.0) -> np.ndarray:
     return _luma_rgb(np.ascontiguousarray(image), to255, float(divisor))
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _pad_round(y, top, left, out):
     """Write clip(rint(y), 0, 255) (float64 (H, W)) into out[top:top+H, left:left+W] (int)."""
     h, w = y.shape

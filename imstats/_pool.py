@@ -15,16 +15,22 @@ error row. So one bad image costs one row, never the run.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from imstats._progress import run_reporting
 from imstats._rows import _cached_reader, base_row, compute_rows
 from imstats._shards import finish_table, shard_table, stamp_digest
+from imstats._spawn import hidden_main
 from imstats.dataset.base import ExampleRef
 
 if TYPE_CHECKING:
@@ -42,10 +48,21 @@ DIED = (
 )
 
 
-def worker_initializer() -> None:
-    """Worker start-up: one thread per process, and exit when the parent process dies."""
+_QUEUE: Any = None  # a worker's channel for progress ticks (set by the initializer)
+
+
+def worker_initializer(queue: Any = None) -> None:
+    """Worker start-up: one thread, exit with the parent, Ctrl-C left to the driver.
+
+    ``queue`` (optional) receives ``(shard, images)`` progress ticks.
+    """
+    global _QUEUE
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    # Ctrl-C reaches the whole process group: the driver stops the workers itself, so
+    # they neither print a traceback nor die half-way through writing a result
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _QUEUE = queue
     parent = multiprocessing.parent_process()
     if parent is not None:
 
@@ -56,13 +73,32 @@ def worker_initializer() -> None:
         threading.Thread(target=watch, name="imstats-parent-watch", daemon=True).start()
 
 
-def new_pool(workers: int) -> cf.ProcessPoolExecutor:
+def _send(shard: int, images: float) -> None:
+    if _QUEUE is not None:
+        _QUEUE.put_nowait((shard, images))
+
+
+def _pool_shard(*args: Any) -> pa.Table:
+    """:func:`shard_table` in a pool worker, its progress sent to the driver's queue."""
+    return run_reporting(_send, shard_table, *args)
+
+
+def new_pool(workers: int, queue: Any = None) -> cf.ProcessPoolExecutor:
     """A spawn-context process pool of ``workers`` single-threaded workers."""
     return cf.ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=worker_initializer,
+        initargs=(queue,),
     )
+
+
+def stop_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """End a pool now: its workers are terminated, not waited for (interrupts, errors)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def dispatch_pool(
@@ -71,29 +107,66 @@ def dispatch_pool(
     finished: Callable[[int, pa.Table], None],
     log: Callable[[str], None],
     executor: cf.Executor | None = None,
+    tick: Callable[[int, float], None] | None = None,
 ) -> None:
-    """Run the shards ``p.todo`` on ``executor`` or new process pools (see module doc)."""
+    """Run the shards ``p.todo`` on ``executor`` or new process pools (see module doc).
+
+    ``tick(shard, images)`` receives the workers' per-image progress (own pools only).
+    """
     if executor is not None:  # the caller's executor: no recovery, it is theirs to manage
-        _run_on(executor, p, list(p.todo), workers, finished)
+        _run_on(executor, p, list(p.todo), workers, finished, shard_table, lambda: None)
         return
+    queue = multiprocessing.get_context("spawn").Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                shard, images = queue.get_nowait()
+            except (Empty, OSError, ValueError):
+                return
+            if tick is not None:
+                tick(shard, images)
+
     breaks: dict[int, int] = {}
-    queue = list(p.todo)
-    while queue:
-        pool = new_pool(workers)
-        try:
-            queue = _run_on(pool, p, queue, workers, finished)
-        except _Broken as broken:
-            pool.shutdown(wait=False, cancel_futures=True)
-            for i in broken.in_flight:
-                breaks[i] = breaks.get(i, 0) + 1
-            guilty = [i for i in broken.in_flight if breaks[i] >= MAX_BREAKS]
-            for i in guilty:
-                log(f"shard {i} was in flight each time a worker died; isolating its images")
-                finished(i, isolate(p, i))
-            queue = [i for i in broken.in_flight if i not in guilty] + broken.rest
-            log(f"a worker process died; restarting the pool ({len(queue)} shards to do)")
-        else:
-            pool.shutdown(wait=True)
+    todo = list(p.todo)
+    with hidden_main():
+        _recovering(p, workers, finished, log, todo, breaks, queue, drain)
+
+
+def _recovering(
+    p: RunPlan,
+    workers: int,
+    finished: Callable[[int, pa.Table], None],
+    log: Callable[[str], None],
+    todo: list[int],
+    breaks: dict[int, int],
+    queue: Any,
+    drain: Callable[[], None],
+) -> None:
+    """Pools started again after each break, until ``todo`` is done (see module doc)."""
+    try:
+        while todo:
+            pool = new_pool(workers, queue)
+            try:
+                todo = _run_on(pool, p, todo, workers, finished, _pool_shard, drain)
+            except _Broken as broken:
+                stop_pool(pool)
+                for i in broken.in_flight:
+                    breaks[i] = breaks.get(i, 0) + 1
+                guilty = [i for i in broken.in_flight if breaks[i] >= MAX_BREAKS]
+                for i in guilty:
+                    log(f"shard {i} was in flight each time a worker died; isolating its images")
+                    finished(i, isolate(p, i))
+                todo = [i for i in broken.in_flight if i not in guilty] + broken.rest
+                log(f"a worker process died; restarting the pool ({len(todo)} shards to do)")
+            except BaseException:  # Ctrl-C, SIGTERM, an error: stop the workers at once
+                stop_pool(pool)
+                raise
+            else:
+                pool.shutdown(wait=True)
+    finally:
+        queue.close()
+        queue.cancel_join_thread()
 
 
 class _Broken(Exception):
@@ -108,19 +181,22 @@ def _run_on(
     todo: list[int],
     workers: int,
     finished: Callable[[int, pa.Table], None],
+    task: Callable[..., pa.Table],
+    between: Callable[[], None],
 ) -> list[int]:
     """Run ``todo`` on ``pool``, two shards per worker in flight; [] when all are done.
 
-    Raises :class:`_Broken` (with the shards in flight and those not started) when a
-    worker dies.
+    ``between()`` runs at least every quarter second (progress). Raises :class:`_Broken`
+    (with the shards in flight and those not started) when a worker dies.
     """
     pending: dict[cf.Future[pa.Table], int] = {}
     queue = iter(todo)
     try:
         for i in islice(queue, 2 * workers):
-            pending[pool.submit(shard_table, *p.task(i))] = i
+            pending[pool.submit(task, *p.task(i))] = i
         while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            between()
             for fut in done:
                 i = pending.pop(fut)
                 try:
@@ -131,7 +207,7 @@ def _run_on(
                     raise _Broken(in_flight, list(queue)) from None
                 finished(i, table)
                 for j in islice(queue, 1):
-                    pending[pool.submit(shard_table, *p.task(j))] = j
+                    pending[pool.submit(task, *p.task(j))] = j
     finally:
         for fut in pending:
             fut.cancel()
@@ -146,14 +222,13 @@ def _rows_task(
 
 def isolate(p: RunPlan, i: int) -> pa.Table:
     """Shard ``i`` computed in fresh one-worker pools, halving at each worker death."""
-    refs = p.shards[i]
-    stamp = stamp_digest(_cached_reader(p.reader_spec), refs)
+    spec, refs, stat_specs, run, _ = p.task(i)
+    stamp = stamp_digest(_cached_reader(spec), refs)
 
     def solve(sub: Sequence[ExampleRef]) -> list[dict[str, Any]]:
         pool = new_pool(1)
         try:
-            fut = pool.submit(_rows_task, p.reader_spec, list(sub), p.stat_specs, p.run["resize"])
-            rows = fut.result()
+            rows = pool.submit(_rows_task, spec, list(sub), stat_specs, run["resize"]).result()
         except BrokenProcessPool:
             if len(sub) == 1:
                 return [base_row(sub[0], DIED)]
@@ -163,4 +238,4 @@ def isolate(p: RunPlan, i: int) -> pa.Table:
             pool.shutdown(wait=False, cancel_futures=True)
         return rows
 
-    return finish_table(solve(refs), p.reader_spec, refs, p.stat_specs, p.run, i, stamp)
+    return finish_table(solve(refs), spec, refs, stat_specs, run, i, stamp)

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from imstats import registry
-from imstats.dataset.base import ExampleRef, Reader, reader_from_spec
+from imstats._progress import advance
+from imstats.dataset.base import ExampleRef, ImageReadError, Reader, reader_from_spec
 
 # fixed row columns, before the statistics
 _ID_FIELDS = (pa.field("id", pa.string(), nullable=False), pa.field("split", pa.string()))
@@ -85,6 +86,8 @@ def resolve_stats(
                     f"statistic {st!r} has no parameter {k!r}; its parameters are: "
                     f"{', '.join(sorted(chosen[st].defaults)) or '(none)'}"
                 )
+            if _annotation(chosen[st].func, k) in ("int", "float", "bool", "str"):
+                v = _check_param_type(st, k, v, chosen[st].defaults[k])
             given[st][k] = v
     out = []
     for n in names:
@@ -103,6 +106,45 @@ def resolve_stats(
             }
         )
     return out
+
+
+def _annotation(func: Any, name: str) -> str:
+    """The type annotation of parameter ``name`` of ``func``, as text ('' if none)."""
+    import inspect
+
+    ann = inspect.signature(func).parameters[name].annotation
+    if ann is inspect.Parameter.empty:
+        return ""
+    return ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+
+
+def _check_param_type(stat: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` if it has the kind of the parameter's default (number, flag, text, ...).
+
+    Catches a mistyped ``--param entropy.window=abc`` before any image is read; each
+    statistic still checks the range of its values itself.
+    """
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok, words = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, np.integer)):
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        words = "an integer"
+    elif isinstance(default, (float, np.floating)):
+        ok = isinstance(value, (int, float, np.integer, np.floating))
+        ok = ok and not isinstance(value, bool)
+        words = "a number"
+    elif isinstance(default, str):
+        ok, words = isinstance(value, str), "text"
+    else:
+        return value
+    if not ok:
+        raise ValueError(
+            f"parameter {stat}.{key} must be {words} (like its default, {default!r}); "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _jsonable(v: Any) -> Any:
@@ -214,7 +256,8 @@ def compute_rows(
         try:
             image = reader.load(ref)
         except Exception as exc:  # every failure to read is an error row
-            errors.append(str(exc) if type(exc).__name__ == "ImageReadError" else _exc(exc))
+            errors.append(str(exc) if isinstance(exc, ImageReadError) else _exc(exc))
+            advance(1.0)
         else:
             row["height"], row["width"] = int(image.shape[0]), int(image.shape[1])
             nbytes += getattr(image, "nbytes", 0)
@@ -246,35 +289,50 @@ def _compute_block(
             else:
                 inputs[i] = image
         batched = _batch_values(st, spec["params"], inputs)
+        share = 1.0 / len(stats)  # of an image, for the progress display
         for i, x in inputs.items():
             row, errors, _ = block[i]
-            if i in batched:
-                value = batched[i]
-            else:
-                try:
-                    value = st.func(x, **spec["params"])
-                except Exception as exc:
-                    errors.append(f"{st.name}: {_exc(exc)}")
-                    continue
-            try:
-                if len(st.fields) == 1:
-                    values = {st.fields[0].name: _plain(value)}
-                elif isinstance(value, dict):
-                    values = {f.name: _plain(value[f.name]) for f in st.fields}
-                else:
-                    values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
-                for f in st.fields:  # a value the column cannot hold is this row's error
-                    pa.scalar(values[f.name], type=f.type)
-            except Exception as exc:
-                errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
-                continue
-            row.update(values)
+            _fill(row, errors, st, spec["params"], x, batched.get(i, _NONE))
+            advance(share)
     out = []
     for row, errors, _ in block:
         if errors:
             row["error"] = "; ".join(errors)
         out.append(row)
     return out
+
+
+_NONE = object()
+
+
+def _fill(
+    row: dict[str, Any],
+    errors: list[str],
+    st: registry.Statistic,
+    params: dict[str, Any],
+    x: Any,
+    value: Any = _NONE,
+) -> None:
+    """Compute ``st`` on ``x`` (unless its batch ``value`` is given) into ``row``."""
+    if value is _NONE:
+        try:
+            value = st.func(x, **params)
+        except Exception as exc:
+            errors.append(f"{st.name}: {_exc(exc)}")
+            return
+    try:
+        if len(st.fields) == 1:
+            values = {st.fields[0].name: _plain(value)}
+        elif isinstance(value, dict):
+            values = {f.name: _plain(value[f.name]) for f in st.fields}
+        else:
+            values = {f.name: _plain(v) for f, v in zip(st.fields, value, strict=True)}
+        for f in st.fields:  # a value the column cannot hold is this row's error
+            pa.scalar(values[f.name], type=f.type)
+    except Exception as exc:
+        errors.append(f"{st.name}: returned {value!r}, not storable: {_exc(exc)}")
+        return
+    row.update(values)
 
 
 def _batch_values(

@@ -2,10 +2,13 @@
 
 One helper, :func:`check_image`, in the spirit of scikit-image's ``check_nD``: each
 message names the argument, states what was required, shows what was received and
-says how to fix it. ``ValueError`` for shape or value problems, ``TypeError`` for dtype.
+says how to fix it; :func:`check_range` does the same for a scalar parameter.
+``ValueError`` for shape or value problems, ``TypeError`` for dtype.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -14,19 +17,26 @@ LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float64)
 
 
 def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.ndarray:
-    """Validate one image and return it as a NumPy array (not copied when already valid).
+    """Validate one image and return it as a NumPy array the kernels take.
 
     Accepted: an ``H x W`` gray or ``H x W x 3`` RGB array of dtype ``uint8``, or of a
     floating dtype with finite values in ``[0, 1]``. ``H x W x 1`` is squeezed to gray.
+    The result is the input itself (not copied) when it is uint8, float32 or float64 in
+    the machine's byte order; otherwise a converted copy with the same values: float16
+    and long double become float64 (long double rounded to the nearest float64), and a
+    byte-swapped (big-endian) array is brought to the native order.
 
     Raises
     ------
     TypeError
-        For a non-array, a bool array, or an integer dtype other than uint8.
+        For a non-array, a masked array (``numpy.ma``: masks would be ignored), a bool
+        array, or an integer dtype other than uint8.
     ValueError
         For a wrong number of dimensions or channels, an empty image, a side shorter
         than ``min_side``, NaN/inf values, or float values outside ``[0, 1]``.
     """
+    if isinstance(image, np.ma.MaskedArray):
+        raise TypeError(_masked_message(name))
     if not isinstance(image, np.ndarray):
         try:
             arr = np.asarray(image)
@@ -87,23 +97,49 @@ def check_image(image: object, name: str = "image", *, min_side: int = 1) -> np.
                 f"float {name} must have values in [0, 1]; got range [{lo:g}, {hi:g}]. "
                 f"Divide 0..255 data by 255, or pass it as uint8."
             )
+    return _native(arr)
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in a dtype the kernels compile for: uint8, float32 or float64, native order."""
+    if arr.dtype.kind == "f" and arr.dtype.type not in (np.float32, np.float64):
+        return arr.astype(np.float64)  # float16, long double
+    if not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
     return arr
+
+
+def _masked_message(name: str) -> str:
+    return (
+        f"{name} is a masked array (numpy.ma); statistics would ignore its mask. "
+        f"Fill the masked pixels first, e.g. {name}.filled(0), or pass np.ma.getdata({name}) "
+        f"to use the data under the mask."
+    )
 
 
 def check_images(images: object, name: str = "images") -> np.ndarray:
     """Validate a stack of same-shape images, once, and return it as a NumPy array.
 
     Accepted: an ``N x H x W`` gray or ``N x H x W x 3`` RGB stack (``N x H x W x 1`` is
-    squeezed to gray) with the dtypes and values :func:`check_image` accepts. ``N`` may be 0.
+    squeezed to gray) with the dtypes and values :func:`check_image` accepts, converted as
+    it converts them. ``N`` may be 0.
+
+    A 3-D array whose last axis has length 3 is refused: it is most likely one RGB image
+    (H x W x 3), which read as a stack would silently give H wrong values. Pass
+    ``image[None]`` for one RGB image; a stack of gray images 3 pixels wide must go
+    through the per-image function.
 
     Raises
     ------
     TypeError
-        As :func:`check_image` (a non-array, bool or non-uint8 integer dtype).
+        As :func:`check_image` (a non-array, a masked array, bool or non-uint8 integer
+        dtype).
     ValueError
-        For a wrong number of dimensions or channels, empty images, NaN/inf values, or float
-        values outside ``[0, 1]``.
+        For a wrong number of dimensions or channels, an ``N x H x 3`` array, empty images,
+        NaN/inf values, or float values outside ``[0, 1]``.
     """
+    if isinstance(images, np.ma.MaskedArray):
+        raise TypeError(_masked_message(name))
     if isinstance(images, np.ndarray):
         arr = images
     else:
@@ -132,12 +168,112 @@ def check_images(images: object, name: str = "images") -> np.ndarray:
             f"{name} must have 3 channels (RGB) in its last axis; got shape {arr.shape}: "
             f"drop an alpha channel with [..., :3]."
         )
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        raise ValueError(
+            f"{name} has shape {arr.shape}, which looks like one H x W x 3 RGB image, not a "
+            f"stack: pass a stack N x H x W x 3 ({name}[None] for one image) or call the "
+            f"per-image function. (A stack of gray images 3 pixels wide is refused as "
+            f"ambiguous: call the per-image function on each.)"
+        )
     if arr.shape[1] == 0 or arr.shape[2] == 0:
         raise ValueError(f"{name} are empty (shape {arr.shape}); pass images with pixels.")
     if arr.shape[0] > 0:
-        # dtype and value checks of check_image, on all images at once (H stacked along N)
-        check_image(arr.reshape((-1, *arr.shape[2:])), name)
+        # dtype and value checks of check_image, on all images at once (H stacked along N);
+        # it also converts float16, long double and byte-swapped data for the kernels
+        flat = arr.reshape((-1, *arr.shape[2:]))
+        checked = check_image(flat, name)
+        if checked is not flat:
+            arr = checked.reshape(arr.shape)
     return arr
+
+
+def check_range(
+    value: object,
+    name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    integer: bool = False,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    hint: str = "",
+) -> int | float:
+    """Check a scalar argument against its meaningful range; return it as int or float.
+
+    Parameters
+    ----------
+    value : object
+        The argument as received.
+    name : str
+        Its name in messages (``"resize"``, ``"--resize"``, ``"window"``).
+    lo, hi : float or None
+        The bounds of the meaningful range; None leaves that side unbounded.
+    integer : bool, default False
+        Require an integer (``int`` or a NumPy integer; ``7.0`` is refused).
+    lo_open, hi_open : bool, default False
+        Exclude the bound itself (``(0, 1]`` is ``lo=0, hi=1, lo_open=True``).
+    hint : str
+        Appended to a ValueError: what the value means or a usual choice.
+
+    Returns
+    -------
+    int or float
+        ``value`` as a Python int (``integer=True``) or float.
+
+    Raises
+    ------
+    TypeError
+        For a bool, a non-number (str, None, an array, a complex), or a non-integer when
+        ``integer`` is set.
+    ValueError
+        For NaN, an infinite value, or a value outside the range; the message names the
+        argument, states the range and shows what was received.
+
+    Examples
+    --------
+    >>> check_range(128, "resize", 0, 4096, integer=True)
+    128
+    >>> check_range(0.5, "threshold", 0, 1, lo_open=True)
+    0.5
+    >>> check_range(1_000_000, "resize", 0, 4096, integer=True, hint="0 keeps the native size.")
+    Traceback (most recent call last):
+    ...
+    ValueError: resize must be an integer from 0 to 4096; got 1000000. 0 keeps the native size.
+    """
+    kind = "an integer" if integer else "a number"
+    expected = f"{kind} {_range_text(lo, hi, integer, lo_open, hi_open)}".rstrip()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r:.60}.")
+    if integer and not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be {expected}; got {type(value).__name__} {value!r}. "
+            f"Pass an int (e.g. int({name}) when it is whole)."
+        )
+    v: int | float = int(value) if integer else float(value)
+    if not integer and not math.isfinite(v):
+        raise ValueError(f"{name} must be {expected}; got {v!r}. {hint}".rstrip())
+    below = lo is not None and (v <= lo if lo_open else v < lo)
+    above = hi is not None and (v >= hi if hi_open else v > hi)
+    if below or above:
+        raise ValueError(f"{name} must be {expected}; got {v!r}. {hint}".rstrip())
+    return v
+
+
+def _range_text(
+    lo: float | None, hi: float | None, integer: bool, lo_open: bool, hi_open: bool
+) -> str:
+    """``from 1 to 10``, ``in (0, 1]``, ``>= 0``, ``< 5``, or empty (no bounds)."""
+    if lo is not None and hi is not None:
+        if integer and not lo_open and not hi_open:
+            return f"from {lo:g} to {hi:g}"
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return ""
 
 
 def to_255(image: np.ndarray) -> np.ndarray:

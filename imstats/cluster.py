@@ -114,6 +114,9 @@ def connect(
     with contextlib.ExitStack() as stack:
         n_local = parse_local(scheduler)
         if n_local is not None:
+            from imstats._spawn import hidden_main
+
+            stack.enter_context(hidden_main())  # workers must not re-run the user's script
             cluster = stack.enter_context(
                 distributed.LocalCluster(
                     n_workers=n_local,

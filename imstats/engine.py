@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 
 from imstats import __version__
 from imstats._pool import dispatch_pool, worker_initializer
-from imstats._progress import Progress
+from imstats._progress import Progress, run_reporting
 from imstats._rows import compute_rows, output_schema, resize_image, resolve_stats
 from imstats._shards import (
     META_KEY,
@@ -68,12 +68,16 @@ from imstats._shards import (
     stamp_digest,
     write_shard,
 )
-from imstats.dataset.base import ExampleRef, Reader, get_reader
+from imstats._spawn import main_defined
+from imstats._validation import check_range
+from imstats.dataset.base import ExampleRef, Reader, get_reader, unique_ids
+from imstats.dataset.memory import MemoryReader, PixelsReader, ship
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
     "META_KEY",
     "SHARD_KEY",
+    "RunInterrupted",
     "RunLockedError",
     "RunMismatchError",
     "RunPlan",
@@ -93,10 +97,16 @@ __all__ = [
 ]
 
 DEFAULT_SHARD_SIZE = 256
+#: Largest ``resize`` side: 4096 x 4096 is already 16 Mpx per image.
+MAX_RESIZE = 4096
 
 
 class RunLockedError(RuntimeError):
     """Another run holds the lock of the same output file."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; its message says what is kept and how to resume."""
 
 
 def _versions() -> dict[str, str | None]:
@@ -149,8 +159,20 @@ class RunPlan:
     def stat_names(self) -> list[str]:
         return [s["name"] for s in self.stat_specs]
 
+    @property
+    def ships(self) -> bool:
+        """Whether this process reads the images and sends their pixels to the workers.
+
+        So for data in memory, and for a reader class defined in ``__main__`` (which a
+        worker process cannot import without running the user's script again).
+        """
+        return isinstance(self.reader, MemoryReader) or type(self.reader).__module__ == "__main__"
+
     def task(self, i: int) -> tuple[Any, ...]:
         """The arguments of :func:`shard_table` for shard ``i``."""
+        if self.ships:
+            refs = ship(self.reader, self.shards[i])
+            return (PixelsReader.spec_for(self.reader), refs, self.stat_specs, self.run, i)
         return (self.reader_spec, self.shards[i], self.stat_specs, self.run, i)
 
 
@@ -178,12 +200,13 @@ def plan(
     run lock (:func:`run_lock`), as :func:`compute` does.
     """
     say = log or (lambda msg: None)
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1; got {shard_size}")
-    if resize is not None and resize < 0:
-        raise ValueError(f"resize must be a side length in pixels (0 = native size); got {resize}")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0; got {limit}")
+    if resize is not None:
+        resize = check_range(
+            resize, "resize", 0, MAX_RESIZE, integer=True, hint="0 keeps the native size."
+        )
+    if limit is not None:
+        limit = check_range(limit, "limit", 0, integer=True)
+    shard_size = check_range(shard_size, "shard_size", 1, integer=True)
     reader = (
         dataset
         if isinstance(dataset, Reader)
@@ -220,7 +243,7 @@ def plan(
     }
     p = RunPlan(reader, spec, stat_specs, schema, run, run_key, meta, out, Path(f"{out}.shards"))
     prev = _finished_run(out, run_key, limit, force)
-    refs = list(islice(reader.examples(split), limit))
+    refs = list(islice(unique_ids(reader.examples(split), reader.name), limit))
     p.shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
     p.paths = [p.shard_dir / f"shard-{i:06d}.parquet" for i in range(len(p.shards))]
     if prev is not None:
@@ -383,8 +406,9 @@ def run_lock(out: str | os.PathLike[str]) -> Iterator[None]:
 
 
 def compute(
-    dataset: str | Reader,
+    dataset: str | Reader | Any,
     *,
+    labels: Sequence[int] | Any | None = None,
     root: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     stats: Sequence[str] | str | None = None,
@@ -403,14 +427,21 @@ def compute(
     executor: cf.Executor | None = None,
     scheduler: Any = None,
     timeout: float = 30.0,
-) -> Path | pa.Table:
+) -> pa.Table:
     """Compute statistics for every example of a dataset into one Parquet table.
 
     Parameters
     ----------
-    dataset : str or Reader
+    dataset : str, Reader, array or dataset object
         A dataset name (``imstats datasets`` lists them: ``sample``, ``fashion-mnist``,
-        ``cifar10``, ``imagenet``, ``voc``, ``kth-tips2b``, ``folder``, ...) or a reader.
+        ``cifar10``, ``imagenet``, ``voc``, ``kth-tips2b``, ``folder``, ...), a reader, an
+        ``N x H x W [x 3]`` image stack, or any object with ``__len__`` and
+        ``__getitem__`` returning ``(image, label)``, ``{"image": ..., "label": ...}`` or
+        an image (a torch or Hugging Face ``Dataset``; see
+        :mod:`imstats.dataset.memory`). Such data is read in this process and its pixels
+        sent to the workers, so it needs not be picklable.
+    labels : sequence of int, optional
+        Labels of an image stack (or to override a dataset object's).
     root : path, optional
         Dataset root; default ``$IMSTATS_DATA/<dataset>``, then the usual locations.
     out : path, optional
@@ -467,8 +498,9 @@ def compute(
 
     Returns
     -------
-    pathlib.Path or pyarrow.Table
-        The path of the written file, or the table when ``out`` is None.
+    pyarrow.Table
+        The table (with its metadata), whether or not ``out`` is given; with ``out``, the
+        table is also written there (and read back from it).
 
     Raises
     ------
@@ -488,6 +520,10 @@ def compute(
     >>> t.num_rows, t.column_names[:3]
     (8, ['id', 'split', 'label'])
     """
+    if not isinstance(dataset, (str, Reader)):
+        dataset = MemoryReader(data=dataset, labels=labels)
+    elif labels is not None:
+        raise ValueError("labels= is for image stacks and dataset objects; a reader has its own")
     if not workers:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -523,6 +559,7 @@ def compute(
         scheduler=scheduler,
         timeout=timeout,
     )
+    say(f"listing {dataset if isinstance(dataset, str) else dataset.name} ...")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="imstats-") as tmp:
             path = run(plan(dataset, out=Path(tmp) / "stats.parquet", log=say, **options))
@@ -531,8 +568,9 @@ def compute(
         p = plan(dataset, out=out, log=say, **options)
         if p.complete:
             say(f"{out} is already complete and up to date ({p.n_examples} rows); nothing to do")
-            return p.out
-        return run(p)
+        else:
+            run(p)
+    return pq.read_table(out, memory_map=True)
 
 
 def _logger(enabled: bool) -> Callable[[str], None]:
@@ -556,30 +594,57 @@ def _run(
 ) -> Path:
     """Dispatch the shards still to do, write each as it arrives, then merge."""
     bar = Progress(p.n_examples, p.n_done, progress)
-    if p.n_done:
-        bar.log(f"resuming: {len(p.shards) - len(p.todo)} of {len(p.shards)} shards already done")
+    where = (
+        f"Dask ({scheduler if isinstance(scheduler, str) else 'a Client'})"
+        if scheduler is not None
+        else f"{workers} worker process{'es' if workers > 1 else ''}"
+        if executor is None and workers > 1 and len(p.todo) > 1
+        else "the given executor"
+        if executor is not None
+        else "this process"
+    )
+    bar.log(
+        f"{p.n_examples} images in {len(p.shards)} shards"
+        + (f" ({len(p.shards) - len(p.todo)} already done)" if p.n_done else "")
+        + f", on {where}"
+    )
 
     def finished(i: int, table: pa.Table) -> None:
         n = write_shard(table, p.paths[i])
-        bar.update(n)
+        bar.shard_done(i, n)
         if on_shard is not None:
             on_shard(i, n)
 
+    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
+        for spec in p.stat_specs:
+            main_defined("statistic", spec["module"], spec["name"])
+    if p.ships and p.todo and (scheduler is not None or workers > 1):
+        bar.log(
+            f"reading the images of {type(p.reader).__name__} in this process and sending "
+            "them to the workers (data in memory, or a reader defined in __main__)"
+        )
     try:
+        if p.todo and scheduler is None:
+            _warm_kernels(p.stat_names, bar.log)
         if not p.todo:
             pass
         elif scheduler is not None:
             from imstats._dask import dispatch_dask
 
-            dispatch_dask(p, scheduler, finished, timeout=timeout, log=bar.log)
+            dispatch_dask(p, scheduler, finished, timeout=timeout, log=bar.log, tick=bar.tick)
         elif executor is None and (workers == 1 or len(p.todo) <= 1):
             for i in p.todo:
-                finished(i, shard_table(*p.task(i)))
+                finished(i, run_reporting(bar.tick, shard_table, *p.task(i)))
         else:
-            if executor is None:
-                _warm_kernels(p.stat_names, bar.log)
-            dispatch_pool(p, workers, finished, bar.log, executor)
-        bar.update(0, final=True)
+            dispatch_pool(p, workers, finished, bar.log, executor, bar.tick)
+        bar.final()
+    except KeyboardInterrupt:
+        bar.close()
+        kept = sum(path.exists() for path in p.paths)
+        raise RunInterrupted(
+            f"interrupted: {kept} of {len(p.shards)} shards are kept in {p.shard_dir}; "
+            "run the same command again to resume"
+        ) from None
     finally:
         bar.close()
     n_rows, n_err = merge(p)
@@ -599,8 +664,10 @@ def _warm_kernels(stat_names: list[str], log: Callable[[str], None]) -> None:
     jit.ensure_warm(stat_names, log=log)
 
 
-def read(path: str | os.PathLike[str]) -> pa.Table:
-    """Load a table written by :func:`compute` (with its schema metadata)."""
+def read(path: str | os.PathLike[str] | pa.Table) -> pa.Table:
+    """Load a table written by :func:`compute` (with its schema metadata); a table as is."""
+    if isinstance(path, pa.Table):
+        return path
     return pq.read_table(path)
 
 

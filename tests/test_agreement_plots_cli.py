@@ -110,7 +110,8 @@ def test_report_html_embeds_figures(tmp_path):
     res = correlate(log, stats, n_boot=20, out=tmp_path / "a")
     path = report(res, tmp_path / "r.html")
     text = path.read_text()
-    assert text.count("data:image/png;base64,") == 3  # agreement, with entropy, histogram
+    # agreement, with entropy, histogram, entropy by learned epoch
+    assert text.count('class="fig"') == 4
     assert "<table>" in text and "entropy" in text
     two = report({"bs128": tmp_path / "a", "bs256": res}, tmp_path / "two.html")
     text = two.read_text()

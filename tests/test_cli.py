@@ -128,3 +128,16 @@ def test_relevant_dct_mask_counts_the_fewest_coefficients():
     assert relevant_dct_mask(c, threshold=0.99999).tolist() == [[True, False], [True, True]]
     assert relevant_dct_mask(c, threshold=0.9).tolist() == [[True, False], [False, False]]
     assert not relevant_dct_mask(np.zeros((2, 2))).any()
+
+
+def test_stats_command_lists_every_statistic_with_its_parameters():
+    from imstats import registry
+
+    r = CliRunner().invoke(main, ["stats"])
+    assert r.exit_code == 0
+    for name in registry.available():
+        st = registry.get(name)
+        assert f"{name}: " in r.output
+        for key, default in st.defaults.items():
+            assert f"--param {name}.{key}={default!r}" in r.output
+    assert "entropy (double); --resize applies: yes" in r.output

@@ -142,8 +142,8 @@ def test_resume_after_interruption_recomputes_nothing_done(tmp_path):
     assert not Path(f"{out}.shards").exists()
     # the same call again finds the finished file and computes nothing
     seen.clear()
-    assert imstats.compute("sample", out=out, on_shard=lambda i, n: seen.append(i), **kw) == out
-    assert seen == []
+    again = imstats.compute("sample", out=out, on_shard=lambda i, n: seen.append(i), **kw)
+    assert seen == [] and again.equals(ref)
 
 
 def test_resume_after_sigkill_in_a_subprocess(tmp_path):
@@ -206,7 +206,12 @@ def test_metadata_records_the_run(tmp_path):
     t = imstats.read(path)
     m = run_metadata(t)
     assert m["dataset"] == "sample" and m["reader"] == "imstats.dataset.mnist.SampleReader"
-    assert m["reader_spec"] == {"dataset": "sample", "root": None, "options": {}}
+    assert m["reader_spec"] == {
+        "dataset": "sample",
+        "module": "imstats.dataset.mnist",
+        "root": None,
+        "options": {},
+    }
     assert m["resize"] == 14 and m["split"] == "test" and m["limit"] == 20 and m["seed"] == 7
     assert [s["name"] for s in m["statistics"]] == ["test_mean_luma", "test_seeded"]
     assert m["statistics"][1]["params"] == {"seed": 7}
@@ -279,13 +284,13 @@ def test_parameter_and_selection_errors():
         resolve_stats([])
     nested = resolve_stats(["test_mean_luma"], {"test_mean_luma": {"offset": 2}})
     assert nested[0]["params"] == {"offset": 2}
-    with pytest.raises(ValueError, match="shard_size must be >= 1"):
+    with pytest.raises(ValueError, match="shard_size must be an integer >= 1"):
         imstats.compute("sample", shard_size=0)
-    with pytest.raises(ValueError, match="resize must be a side length"):
+    with pytest.raises(ValueError, match="resize must be an integer from 0 to 4096"):
         imstats.compute("sample", resize=-1)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         imstats.compute("sample", workers=-1)
-    with pytest.raises(ValueError, match="limit must be >= 0"):
+    with pytest.raises(ValueError, match="limit must be an integer >= 0"):
         imstats.compute("sample", limit=-1)
     with pytest.raises(KeyError, match="unknown dataset"):
         imstats.compute("imagenet-22k")
@@ -349,3 +354,21 @@ def test_scheduler_without_the_dask_extra_names_the_install_command(monkeypatch,
         main, ["compute", "sample", "--stats", STATS[0], "--out", out, "--scheduler", "local"]
     )
     assert r.exit_code == 1 and 'pip install "imstats-agreement[dask]"' in r.output
+
+
+def test_parameter_values_of_the_wrong_kind_and_out_of_range_settings_fail_before_work(tmp_path):
+    with pytest.raises(ValueError, match=r"entropy.window must be an integer .*got 'abc'"):
+        imstats.compute("sample", stats=["entropy"], params={"entropy.window": "abc"}, limit=2)
+    with pytest.raises(ValueError, match=r"resize must be an integer from 0 to 4096"):
+        imstats.compute("sample", stats=STATS, resize=1_000_000, limit=2)
+    from click.testing import CliRunner
+
+    from cli.imstats_cli import main
+
+    r = CliRunner().invoke(
+        main,
+        ["compute", "sample", "--stats", "entropy", "--param", "entropy.window=abc",
+         "--out", str(tmp_path / "p.parquet")],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "entropy.window must be an integer" in r.output
+    assert not (tmp_path / "p.parquet").exists()

@@ -19,19 +19,22 @@ from imstats.stats import edges
 from imstats.stats._pmi_joint import joint_pmi_weights, pmi_weights
 from tests import naive_edges as naive
 
-REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
-needs_refs = pytest.mark.skipif(
-    not REFS.is_dir(), reason=f"reference outputs of the original PMI code not found at {REFS}"
-)
+# Outputs of the original PMI code, packed by tests/data/pmi/pack_references.py (README there)
+REFS = Path(__file__).resolve().parent / "data" / "pmi"
+
+
+def _ref(stem: str) -> np.ndarray:
+    """One reference array (E map, feature image, filter bank) as float64."""
+    with np.load(REFS / "references.npz", allow_pickle=False) as z:
+        return z[stem].astype(np.float64)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-@needs_refs
 def test_filters_equal_reference():
-    ref = np.load(REFS / "oeFilters_sigma1_support3_deriv1.npy")
+    ref = _ref("oeFilters_sigma1_support3_deriv1")
     ours = spectral.oriented_filters(8, sigma=1.0, support=3.0)
     assert ours.shape == (7, 7, 8)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
@@ -51,13 +54,10 @@ def test_filter_bad_derivative_order():
         spectral.oriented_filter(1.0, 3.0, 0.0, deriv=3)
 
 
-@needs_refs
 @pytest.mark.parametrize("solver", ["dense", "sparse", "filtered"])
 def test_steps_7_to_10_reproduce_reference_edge_map(solver):
-    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
-    assert set(z.files) == {"i", "j", "w"}
     w = _reference_w()
-    e_ref = np.load(REFS / "astronaut_speedy_exactPMI_seed1_E.npy")
+    e_ref = _ref("astronaut_speedy_exactPMI_seed1_E")
     e = spectral.edges_from_affinity(w, (96, 96), solver=solver)
     assert e.shape == e_ref.shape
     assert _pearson(e, e_ref) >= 0.999
@@ -71,22 +71,17 @@ def test_steps_7_to_10_reproduce_reference_edge_map(solver):
 @pytest.fixture(scope="module")
 def astronaut_vectors():
     """Spectral vectors (96, 96, 99) of the reference affinity of the astronaut, seed 1."""
-    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
-    n = 96 * 96
-    w = sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
-    vecs, _ = spectral.spectral_vectors(w, (96, 96), solver="dense")
+    vecs, _ = spectral.spectral_vectors(_reference_w(), (96, 96), solver="dense")
     return vecs
 
 
-@needs_refs
 def test_float64_filtering_reproduces_reference_to_rounding(astronaut_vectors):
-    e_ref = np.load(REFS / "astronaut_speedy_exactPMI_seed1_E.npy")
+    e_ref = _ref("astronaut_speedy_exactPMI_seed1_E")
     filters = spectral.oriented_filters()
     e64 = spectral.oriented_edge_map(astronaut_vectors, filters, dtype=np.float64)
     assert np.abs(e64 - e_ref).max() < 1e-6
 
 
-@needs_refs
 def test_filtering_equals_scipy_correlate_on_real_eigenvectors(astronaut_vectors):
     filters = spectral.oriented_filters()
     vecs = astronaut_vectors
@@ -190,9 +185,12 @@ def test_filtering_bad_input():
 
 
 def _reference_w() -> sp.csr_matrix:
-    z = np.load(REFS / "astronaut_speedy_exactPMI_seed1_full_W.npz")
-    n = 96 * 96
-    return sp.csr_matrix((z["w"], (z["i"], z["j"])), shape=(n, n))
+    """The affinity W of the astronaut (exact PMI, seed 1), 9216 x 9216, symmetric."""
+    with np.load(REFS / "astronaut_speedy_exactPMI_seed1_W_upper.npz", allow_pickle=False) as z:
+        upper = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    w = (upper + upper.T).tocsr()  # the diagonal is zero: every entry is stored once
+    w.sort_indices()
+    return w
 
 
 def _same_vectors(vecs: np.ndarray, ref: np.ndarray) -> float:
@@ -215,7 +213,6 @@ def _spy_on_filter(monkeypatch) -> list[bool]:
     return found
 
 
-@needs_refs
 @pytest.mark.parametrize("psd", [True, False])
 def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
     a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
@@ -291,7 +288,6 @@ def test_filtered_solver_both_products_and_degrees_equal_dense(monkeypatch, band
         assert _same_vectors(vecs_f, vecs_d) < 1e-8
 
 
-@needs_refs
 def test_filtered_high_degree_equals_dense_on_reference_affinity(monkeypatch):
     a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
     monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", 0)
@@ -302,7 +298,6 @@ def test_filtered_high_degree_equals_dense_on_reference_affinity(monkeypatch):
     assert _same_vectors(vecs_f, vecs_d) < 1e-8
 
 
-@needs_refs
 def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
     a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
     monkeypatch.setattr(spectral, "_chebyshev_top_eigs", None)  # must not be called
@@ -312,7 +307,6 @@ def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
     np.testing.assert_array_equal(vecs_f, vecs_s)
 
 
-@needs_refs
 def test_spectral_vectors_equal_whitening_as_written():
     # METHOD.md step 7 literally: back-project with the B products, ZCA-whiten (centre,
     # covariance, map, RMS), then min-max scale each vector and divide by sqrt(lambda)
@@ -408,7 +402,6 @@ def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
     assert calls == [True, True]
 
 
-@needs_refs
 def test_decimation_equals_definition_on_reference_affinity():
     w = _reference_w()
     _assert_same_decimation(
@@ -446,12 +439,11 @@ def _max_abs_up_to_sign(ours: np.ndarray, ref: np.ndarray) -> float:
     return worst
 
 
-@needs_refs
 @pytest.mark.parametrize("name", ["square", "texture", "astronaut"])
 def test_features_equal_reference(name):
     rgb = _load_png(name).astype(np.float64) / 255.0
     for kind, func in (("color", features.color_features), ("var", features.var_features)):
-        ref = np.load(REFS / f"{name}_features_scale2_{kind}.npy")
+        ref = _ref(f"{name}_features_scale2_{kind}")
         ours = func(rgb)
         assert ours.shape == ref.shape == (-(-rgb.shape[0] // 2), -(-rgb.shape[1] // 2), 3)
         assert _max_abs_up_to_sign(ours, ref) < 1e-3, kind
@@ -742,8 +734,6 @@ MIN_CORR = {"square": 0.9, "texture": 0.8, "astronaut": 0.9}
 @pytest.fixture(scope="module")
 def pipeline_runs():
     """E of the whole pipeline on the three reference images, seeds 1 to 3 (computed once)."""
-    if not REFS.is_dir():
-        pytest.skip(f"reference outputs of the original PMI code not found at {REFS}")
     return {name: [edges.edge_map(_load_png(name), seed=s) for s in SEEDS] for name in MIN_CORR}
 
 
@@ -759,12 +749,11 @@ def _reference_sums(name: str) -> list[float]:
     # the csv and the npy files agree
     for variant in ("speedy", "speedy_exactPMI"):
         for s in SEEDS:
-            e = np.load(REFS / f"{name}_{variant}_seed{s}_E.npy")
+            e = _ref(f"{name}_{variant}_seed{s}_E")
             assert any(abs(e.sum() - v) < 1e-3 * v for v in sums)
     return sums
 
 
-@needs_refs
 @pytest.mark.parametrize("name", list(MIN_CORR))
 def test_pipeline_sums_match_reference(pipeline_runs, name):
     ref_mean = float(np.mean(_reference_sums(name)))
@@ -774,10 +763,9 @@ def test_pipeline_sums_match_reference(pipeline_runs, name):
         assert abs(s / ref_mean - 1.0) <= 0.10, sums
 
 
-@needs_refs
 @pytest.mark.parametrize("name", list(MIN_CORR))
 def test_pipeline_maps_correlate_with_reference(pipeline_runs, name):
-    refs = [np.load(REFS / f"{name}_speedy_exactPMI_seed{s}_E.npy") for s in SEEDS]
+    refs = [_ref(f"{name}_speedy_exactPMI_seed{s}_E") for s in SEEDS]
     for e in pipeline_runs[name]:
         assert e.shape == refs[0].shape
         assert np.all(e >= 0)

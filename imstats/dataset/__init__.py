@@ -3,9 +3,10 @@
 ``get_reader(name, root=None, **options)`` builds one; see :mod:`imstats.dataset.base`.
 """
 
-from imstats.dataset import cifar, folder, imagenet, kth, mnist, voc  # noqa: F401
+from imstats.dataset import cifar, folder, imagenet, kth, memory, mnist, voc  # noqa: F401
 from imstats.dataset.base import (
     DatasetNotFoundError,
+    DuplicateIdError,
     ExampleRef,
     ImageReadError,
     Reader,
@@ -13,10 +14,13 @@ from imstats.dataset.base import (
     get_reader,
     reader_from_spec,
     register_reader,
+    text_id,
+    text_id_bytes,
 )
 
 __all__ = [
     "DatasetNotFoundError",
+    "DuplicateIdError",
     "ExampleRef",
     "ImageReadError",
     "Reader",
@@ -24,4 +28,6 @@ __all__ = [
     "get_reader",
     "reader_from_spec",
     "register_reader",
+    "text_id",
+    "text_id_bytes",
 ]

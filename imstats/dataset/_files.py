@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,21 +54,77 @@ class FileReader(Reader):
         )
 
 
-def walk_images(top: Path) -> Iterator[Path]:
-    """Image files under ``top`` (hidden files and folders skipped), sorted by relative path.
+def walk_images(top: Path) -> Iterator[tuple[Path, str | None]]:
+    """``(path, None)`` for each image file under ``top``, ``(folder, error)`` for each
+    folder that cannot be listed; sorted by relative path (hidden files and folders skipped).
 
     Sorting is by the POSIX relative path string, so the order does not depend on the file
-    system. Symbolic links to folders are followed (as torchvision's ImageFolder does).
+    system or on the order of the walk. Symbolic links to folders are followed (as
+    torchvision's ImageFolder does), but every real folder is listed once: a link to a
+    folder already in the walk (an ancestor, which would loop, or the target of another
+    link) is not followed. Real folders come first, so the images of a folder that is
+    both in the tree and linked get ids under their real path; among links to one target
+    outside the tree, the first in sorted order wins. A folder that cannot be listed
+    (permissions, I/O error) is reported, not skipped: the readers make it an error row.
     """
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel = Path(dirpath).relative_to(top)
-        for f in filenames:
-            if not f.startswith(".") and is_image_file(f):
-                found.append((rel / f).as_posix())
-    for r in sorted(found):
-        yield top / r
+    found: list[tuple[str, Path, str | None]] = []
+    st = os.stat(top)
+    visited = {(st.st_dev, st.st_ino)}
+    todo: list[str] = [""]  # real folders to list, relative to top ("" is top)
+    links: list[str] = []  # links to folders (a heap), followed once no real folder is left
+    while todo or links:
+        if not todo:
+            rel = heapq.heappop(links)
+            try:
+                st = os.stat(top / rel)
+            except OSError:
+                continue  # the link broke since it was listed
+            if (st.st_dev, st.st_ino) in visited:
+                continue  # a loop, or a second way into a folder already listed
+            visited.add((st.st_dev, st.st_ino))
+            todo.append(rel)
+            continue
+        rel = todo.pop()
+        folder = top / rel if rel else top
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            if not rel:
+                raise  # the root itself: nothing can be listed
+            found.append((rel, folder, f"cannot list this folder: {_oserror_text(exc)}"))
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            sub = f"{rel}/{e.name}" if rel else e.name
+            try:
+                is_dir = e.is_dir()  # follows links; False for a broken link
+                is_link = is_dir and e.is_symlink()
+            except OSError:
+                is_dir = is_link = False
+            if is_link:
+                heapq.heappush(links, sub)
+            elif is_dir:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError as exc:
+                    found.append((sub, top / sub, f"cannot list this folder: {_oserror_text(exc)}"))
+                    continue
+                if (st.st_dev, st.st_ino) not in visited:  # (a bind mount can repeat one)
+                    visited.add((st.st_dev, st.st_ino))
+                    todo.append(sub)
+            elif is_image_file(e.name):
+                found.append((sub, top / sub, None))
+    found.sort(key=lambda t: t[0])
+    for _, path, error in found:
+        yield path, error
+
+
+def _oserror_text(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied (check the folder's read and execute permissions)"
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
 def options_without_decode(options: dict[str, Any]) -> dict[str, Any]:

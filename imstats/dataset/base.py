@@ -8,9 +8,11 @@ them to worker processes, which rebuild the reader from its :meth:`Reader.spec`.
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,12 +21,72 @@ import numpy as np
 import pyarrow as pa
 
 
+class DuplicateIdError(ValueError):
+    """A reader listed two examples with one id (tables join on ids, so this is refused)."""
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset root could not be found; the message lists every place looked."""
 
 
 class ImageReadError(ValueError):
     """One example could not be read or decoded; the engine turns it into an error row."""
+
+
+def text_id(name: str) -> str:
+    r"""A name from the file system (a relative path, a folder name) as valid UTF-8 text.
+
+    Python gives a file name that is not valid UTF-8 as a ``str`` with lone surrogates
+    (``os.fsdecode``), which Arrow and Parquet cannot store. The scheme, lossless and
+    reversed by :func:`text_id_bytes`:
+
+    - each byte that is not part of valid UTF-8 becomes ``\xNN`` (a backslash, ``x``
+      and two lower-case hex digits): the Latin-1 name ``b"caf\xe9.png"`` gets the id
+      ``caf\xe9.png`` (10 characters);
+    - each backslash already in the name is doubled (``\\``), so that no real name can
+      collide with an escaped one;
+    - everything else is unchanged: a name that is valid UTF-8 without a backslash (all
+      but a few real-world names) is its own id.
+
+    Readers keep the real path in ``ExampleRef.source``, so the file is still read.
+
+    Examples
+    --------
+    >>> import os
+    >>> text_id(os.fsdecode(b"cls/caf\xe9.png"))
+    'cls/caf\\xe9.png'
+    >>> text_id("cls/café.png")
+    'cls/café.png'
+    >>> text_id_bytes(text_id(os.fsdecode(b"a\\xe9\xe9"))) == b"a\\xe9\xe9"
+    True
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+    else:
+        return name.replace("\\", "\\\\")
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+_ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
+
+
+def text_id_bytes(text: str) -> bytes:
+    """The original bytes of a name escaped by :func:`text_id` (its inverse).
+
+    ``os.fsdecode(text_id_bytes(id))`` is a path that ``open`` accepts, e.g.
+    ``Path(root) / os.fsdecode(text_id_bytes(ref.id))`` for the ``folder`` reader.
+    """
+    out = bytearray()
+    pos = 0
+    for m in _ESCAPE.finditer(text):
+        out += text[pos : m.start()].encode("utf-8")
+        code = m.group(1)
+        out += b"\\" if code == "\\" else bytes([int(code[1:], 16)])
+        pos = m.end()
+    out += text[pos:].encode("utf-8")
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -51,6 +113,25 @@ class ExampleRef:
     label: int | tuple[int, ...] | None
     extra: dict[str, Any] = field(default_factory=dict)
     source: Any = None
+
+
+def unique_ids(refs: Iterable[ExampleRef], dataset: str, hint: str = "") -> Iterator[ExampleRef]:
+    """``refs`` unchanged; :class:`DuplicateIdError` at the first id seen twice.
+
+    Readers whose ids come from file contents (a listing, a batch size) pass their
+    examples through this, so that a malformed dataset stops with a clear error before
+    any statistic is computed instead of writing a table with repeated ids. ``hint``
+    says what usually causes a repeat in that dataset and how to fix it.
+    """
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.id in seen:
+            raise DuplicateIdError(
+                f"dataset {dataset!r} lists the example id {ref.id!r} twice; ids must be "
+                f"unique (tables join on them). {hint}".rstrip()
+            )
+        seen.add(ref.id)
+        yield ref
 
 
 class Reader(ABC):
@@ -111,6 +192,7 @@ class Reader(ABC):
         """Everything needed to rebuild this reader in another process (JSON-serialisable)."""
         return {
             "dataset": self.name,
+            "module": type(self).__module__,
             "root": None if self.root is None else str(self.root),
             "options": {k: _jsonable(v) for k, v in self.options.items()},
         }
@@ -201,7 +283,15 @@ def get_reader(name: str, root: str | os.PathLike[str] | None = None, **options:
 
 
 def reader_from_spec(spec: dict[str, Any]) -> Reader:
-    """Rebuild a reader from :meth:`Reader.spec` (used by worker processes)."""
+    """Rebuild a reader from :meth:`Reader.spec` (used by worker processes).
+
+    A reader registered by a module of its own (a plug-in) is found by importing that
+    module first.
+    """
+    _load_all()
+    module = spec.get("module")
+    if spec["dataset"] not in _READERS and module and module != "__main__":
+        importlib.import_module(module)
     return get_reader(spec["dataset"], spec["root"], **spec.get("options", {}))
 
 

@@ -10,9 +10,11 @@ the builtin containers and scalars that pickle encodes without a global (dict, l
 tuple, str, bytes, int, float, bool, None), ``_codecs.encode`` (how Python 2 byte
 strings are pickled) and the few NumPy globals that rebuild a plain array (see
 :data:`ALLOWED_GLOBALS`); anything else is refused before it is created, and object-dtype
-arrays are refused after loading. A batch that fails this check or lacks the expected
-keys gives one error row (id ``cifar10/<split>/<batch file>``) and the run goes on; the
-ids of the other batches do not change.
+arrays are refused after loading. A batch that fails this check, lacks the expected keys,
+holds labels or file names of the wrong type, or holds more than 10 000 images (its ids
+would repeat the next batch's) gives one error row (id ``cifar10/<split>/<batch file>``)
+and the run goes on; the ids of the other batches do not change. An image whose label is
+outside 0..9 is an error row naming the file and the image.
 
 Ids are ``cifar10/<split>/<index>`` with the index into the split in the official order
 (train: data_batch_1..5 concatenated, index = 10 000 (b - 1) + position in batch b; test:
@@ -30,7 +32,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from imstats.dataset.base import ExampleRef, ImageReadError, Reader, register_reader
+from imstats.dataset.base import (
+    ExampleRef,
+    ImageReadError,
+    Reader,
+    register_reader,
+    unique_ids,
+)
 
 #: The only globals a CIFAR batch may name: NumPy's array reconstruction and dtype.
 ALLOWED_GLOBALS = frozenset(
@@ -85,23 +93,40 @@ def restricted_load(data: bytes) -> Any:
 
 
 def _check_plain(obj: Any, where: str) -> None:
-    """Refuse object-dtype arrays anywhere in a loaded batch."""
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise UnsafePickleError(f"{where}: holds an object-dtype array; refused")
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_plain(k, where)
-            _check_plain(v, where)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _check_plain(v, where)
+    """Refuse object-dtype arrays anywhere in a loaded batch.
+
+    Visits each container once (by identity), without recursion: a pickle can share one
+    list many times over or nest deeply, and the check stays linear in the pickle's size.
+    """
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, np.ndarray):
+            if o.dtype.hasobject:
+                raise UnsafePickleError(f"{where}: holds an object-dtype array; refused")
+        elif isinstance(o, (dict, list, tuple)):
+            if id(o) in seen:
+                continue
+            seen.add(id(o))
+            if isinstance(o, dict):
+                stack.extend(o.keys())
+                stack.extend(o.values())
+            else:
+                stack.extend(o)
 
 
-def load_batch(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+#: images in an official batch; ids are 10 000 (b - 1) + position, so no batch may hold more
+BATCH_SIZE = 10_000
+
+
+def load_batch(path: Path) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """(images N x 32 x 32 x 3 uint8, labels N int64, filenames) of one CIFAR-10 batch.
 
-    Raises ImageReadError naming the file when it is not a valid batch.
+    Raises ImageReadError naming the file when it is not a valid batch: not a dict of
+    ``data`` (N x 3072 uint8, N <= 10 000), ``labels`` (N integers) and optionally
+    ``filenames`` (N byte or text strings). Labels are not range-checked here (the
+    reader makes a row with a label outside 0..9 an error row).
     """
     try:
         obj = restricted_load(path.read_bytes())
@@ -110,26 +135,72 @@ def load_batch(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         raise ImageReadError(f"{path}: cannot read CIFAR batch: {exc}") from None
     except Exception as exc:
         raise ImageReadError(f"{path}: not a valid CIFAR-10 batch: {exc}") from None
+    bad = f"{path}: not a valid CIFAR-10 batch"
     if not isinstance(obj, dict):
-        raise ImageReadError(
-            f"{path}: not a valid CIFAR-10 batch: expected a dict, got {type(obj).__name__}"
-        )
+        raise ImageReadError(f"{bad}: expected a dict, got {type(obj).__name__}")
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
     data, labels = d.get("data"), d.get("labels")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise ImageReadError(
-            f"{path}: not a valid CIFAR-10 batch: 'data' must be an N x 3072 uint8 array, "
+            f"{bad}: 'data' must be an N x 3072 uint8 array, "
             f"got {type(data).__name__} {getattr(data, 'shape', '')}"
         )
-    if data.shape[1] != 3072 or labels is None or len(labels) != len(data):
+    n_labels = len(labels) if isinstance(labels, (list, tuple, np.ndarray)) else 0
+    if data.shape[1] != 3072 or n_labels != len(data):
         raise ImageReadError(
-            f"{path}: not a valid CIFAR-10 batch: 'data' must be N x 3072 with one label "
-            f"per row; got data {data.shape} and {0 if labels is None else len(labels)} labels"
+            f"{bad}: 'data' must be N x 3072 with one label per row; got data {data.shape} "
+            f"and {n_labels} labels"
+        )
+    if len(data) > BATCH_SIZE:
+        raise ImageReadError(
+            f"{bad}: it holds {len(data)} images, more than the {BATCH_SIZE} of an official "
+            f"batch; ids (10 000 x (batch - 1) + position) would repeat the next batch's"
         )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    names = d.get("filenames") or [None] * len(data)
-    names = [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
-    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64), names
+    return np.ascontiguousarray(images), _labels(labels, bad), _filenames(d, len(data), bad)
+
+
+def _labels(labels: Any, bad: str) -> np.ndarray:
+    """The labels as int64; ImageReadError naming the first one that is not an integer."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ImageReadError(
+                f"{bad}: 'labels' must be integers (one per image); got a {labels.dtype} "
+                f"array of shape {labels.shape}"
+            )
+        return labels.astype(np.int64)
+    for i, v in enumerate(labels):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ImageReadError(
+                f"{bad}: 'labels' must be integers (class indices 0..9); index {i} holds "
+                f"{type(v).__name__} {v!r:.40}"
+            )
+    try:
+        return np.asarray(labels, dtype=np.int64)
+    except OverflowError:
+        raise ImageReadError(f"{bad}: a label does not fit in 64 bits") from None
+
+
+def _filenames(d: dict[Any, Any], n: int, bad: str) -> list[str | None]:
+    """The ``filenames`` entry as text (bytes read as Latin-1), or None for each image."""
+    names = d.get("filenames")
+    if names is None:
+        return [None] * n
+    if not isinstance(names, (list, tuple)) or len(names) != n:
+        got = f"{len(names)} entries" if isinstance(names, (list, tuple)) else type(names).__name__
+        raise ImageReadError(f"{bad}: 'filenames' must list one name per image; got {got}")
+    out: list[str | None] = []
+    for i, name in enumerate(names):
+        if isinstance(name, bytes):
+            out.append(name.decode("latin1"))
+        elif isinstance(name, str):  # text that UTF-8 cannot store is escaped, not refused
+            out.append(name.encode("utf-8", "backslashreplace").decode("utf-8"))
+        else:
+            raise ImageReadError(
+                f"{bad}: 'filenames' must be byte or text strings; index {i} holds "
+                f"{type(name).__name__} {name!r:.40}"
+            )
+    return out
 
 
 @register_reader("cifar10")
@@ -172,9 +243,13 @@ class CIFAR10Reader(Reader):
         return list(CIFAR10_CLASSES)
 
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        return unique_ids(self._examples(split), self.name)
+
+    def _examples(self, split: str | None) -> Iterator[ExampleRef]:
+        n_classes = len(CIFAR10_CLASSES)
         for s in self.check_split(split):
             for k, name in enumerate(_BATCHES[s]):
-                offset = 10_000 * k  # official batches hold 10 000 images each
+                offset = BATCH_SIZE * k  # official batches hold 10 000 images each
                 b = self._batch(name)
                 if isinstance(b, str):
                     # one error row stands for the unreadable batch
@@ -182,18 +257,26 @@ class CIFAR10Reader(Reader):
                     continue
                 _, labels, names = b
                 for i in range(len(labels)):
+                    label = int(labels[i])
+                    source: tuple[Any, ...] = (name, i)
+                    if not 0 <= label < n_classes:
+                        source = (
+                            name,
+                            i,
+                            f"{self.folder / name}: label {label} of image {i} is outside "
+                            f"0..{n_classes - 1} (the CIFAR-10 classes)",
+                        )
+                        label = None
                     yield ExampleRef(
-                        f"cifar10/{s}/{offset + i}",
-                        s,
-                        int(labels[i]),
-                        {"filename": names[i]},
-                        (name, i),
+                        f"cifar10/{s}/{offset + i}", s, label, {"filename": names[i]}, source
                     )
 
     def load(self, ref: ExampleRef) -> np.ndarray:
         if isinstance(ref.source, str):
             b = self._batch(ref.source)
             raise ImageReadError(b if isinstance(b, str) else f"{ref.id}: not an example")
+        if len(ref.source) == 3:  # listed, but known to be bad (a label out of range)
+            raise ImageReadError(ref.source[2])
         name, i = ref.source
         b = self._batch(name)
         if isinstance(b, str):

@@ -41,7 +41,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imstats.dataset.base import ImageReadError
+from imstats.dataset.base import ImageReadError, text_id
 
 #: Default decompression-bomb limit in pixels (Pillow's own warning threshold, about
 #: 89.5 megapixels, e.g. 9459 x 9459). Files above it are an error, never a warning.
@@ -212,7 +212,12 @@ def _to_array(im: Image.Image, name: str, alpha: str) -> np.ndarray:
 
 def _name(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return str(Path(source))
+        name = str(Path(source))
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # an error row must be storable: escape bad bytes
+            return text_id(name)
+        return name
     if isinstance(source, bytes):
         return "<bytes>"
     return str(getattr(source, "name", "<stream>"))

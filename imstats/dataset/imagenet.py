@@ -12,14 +12,15 @@ Root layouts recognised (``<data>`` below is the root itself, or
   (one ILSVRC2012_ID per line, line i = image i) translated to wnids with the devkit's
   ``data/meta.mat`` synsets (the ID order is not the sorted wnid order), the devkit being
   ``<root>/ILSVRC2012_devkit_t12`` or the reader option ``devkit``. A flat val folder with
-  neither gets null labels.
+  neither gets null labels; a malformed label file is a ValueError naming its line.
 
 Classes are the wnids in sorted order (torchvision's ``ImageFolder``/``ImageNet`` order),
 taken from ``train/`` (else from ``val/`` folders, else the devkit or the csv). Ids are
 ``train/<wnid>/<file>`` and ``val/<file>`` whatever the val layout, so tables join across
-layouts. Extra column: ``wnid``. The engine's ``resize`` preset is 128 (METHOD.md: entropy
-and DCT on 128 x 128 bilinear-resized images, as the authors did); ``resize=0`` (``--resize
-0``) keeps the native size.
+layouts; a name that is not valid UTF-8 is escaped by :func:`imstats.dataset.base.text_id`
+in ids, classes and the extra column ``wnid``. The engine's ``resize`` preset is 128
+(METHOD.md: entropy and DCT on 128 x 128 bilinear-resized images, as the authors did);
+``resize=0`` (``--resize 0``) keeps the native size.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from imstats.dataset._files import FileReader
-from imstats.dataset.base import ExampleRef, register_reader
+from imstats.dataset.base import ExampleRef, register_reader, text_id, unique_ids
 from imstats.dataset.imageio import is_image_file
 
 _VAL_NUM = re.compile(r"ILSVRC2012_val_(\d+)")
@@ -68,6 +69,81 @@ def read_devkit_synsets(meta_mat: Path) -> dict[int, str]:
     return out
 
 
+def read_val_solution_csv(path: Path) -> dict[str, str]:
+    """Image stem -> wnid (the first of ``PredictionString``) from Kaggle's solution csv.
+
+    Raises ValueError naming the file and the line for a missing column, a short row, an
+    empty field, an image listed twice or text that is not UTF-8.
+    """
+    out: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = csv.reader(f)
+            header = [h.strip() for h in next(rows, [])]
+            if "ImageId" not in header or "PredictionString" not in header:
+                raise ValueError(
+                    f"{path}, line 1: the header must name the columns ImageId and "
+                    f"PredictionString (Kaggle's LOC_val_solution.csv); got {header}"
+                )
+            col_id, col_pred = header.index("ImageId"), header.index("PredictionString")
+            for row in rows:
+                line = rows.line_num
+                if not row:
+                    continue  # a blank line
+                if len(row) <= max(col_id, col_pred):
+                    raise ValueError(
+                        f"{path}, line {line}: {len(row)} field(s), expected {len(header)} "
+                        f"({', '.join(header)}); repair or remove the line"
+                    )
+                image_id, pred = row[col_id].strip(), row[col_pred].split()
+                if not image_id or not pred:
+                    empty = "ImageId" if not image_id else "PredictionString"
+                    raise ValueError(
+                        f"{path}, line {line}: empty {empty}; each line needs an image id and "
+                        f"at least one wnid"
+                    )
+                if image_id in out:
+                    raise ValueError(
+                        f"{path}, line {line}: {image_id} is listed again (first on line "
+                        f"{first_line[image_id]}); keep one line per image"
+                    )
+                out[image_id] = pred[0]
+                first_line[image_id] = line
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc}); is it the right file?") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed csv: {exc}") from None
+    return out
+
+
+def read_devkit_ground_truth(path: Path, id2wnid: dict[int, str]) -> dict[str, str]:
+    """Image stem -> wnid from the devkit's ground truth (line i holds image i's class ID).
+
+    Raises ValueError naming the file and the line for a line that is not one known
+    ILSVRC2012_ID (an empty line inside the file would shift every later image).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc}); is it the right file?") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    out: dict[str, str] = {}
+    for i, text in enumerate(lines):
+        tok = text.strip()
+        try:
+            wnid = id2wnid[int(tok)]
+        except (ValueError, KeyError):
+            raise ValueError(
+                f"{path}, line {i + 1}: {tok!r} is not the ILSVRC2012_ID of one of the "
+                f"{len(id2wnid)} classes in meta.mat; each line must hold one ID (line i = "
+                f"image i)"
+            ) from None
+        out[f"ILSVRC2012_val_{i + 1:08d}"] = wnid
+    return out
+
+
 @register_reader("imagenet")
 class ImageNetReader(FileReader):
     """ILSVRC-2012 train/val; val labels from class folders or a ground-truth file."""
@@ -97,21 +173,18 @@ class ImageNetReader(FileReader):
 
     # -- val labels -----------------------------------------------------------------
     def _val_ground_truth(self) -> dict[str, str]:
-        """Image stem -> wnid from a ground-truth file; empty when none is found."""
+        """Image stem -> wnid from a ground-truth file; empty when none is found.
+
+        A malformed file is a ValueError naming the file and the line.
+        """
         for csv_path in (self.root / "LOC_val_solution.csv", self.data / "LOC_val_solution.csv"):
             if csv_path.is_file():
-                out = {}
-                with open(csv_path, newline="") as f:
-                    for row in csv.DictReader(f):
-                        out[row["ImageId"]] = row["PredictionString"].split()[0]
-                return out
+                return read_val_solution_csv(csv_path)
         devkit = Path(self.options.get("devkit", self.root / "ILSVRC2012_devkit_t12"))
         gt = devkit / "data" / "ILSVRC2012_validation_ground_truth.txt"
         meta = devkit / "data" / "meta.mat"
         if gt.is_file() and meta.is_file():
-            id2wnid = read_devkit_synsets(meta)
-            ids = [int(x) for x in gt.read_text().split()]
-            return {f"ILSVRC2012_val_{i + 1:08d}": id2wnid[k] for i, k in enumerate(ids)}
+            return read_devkit_ground_truth(gt, read_devkit_synsets(meta))
         return {}
 
     def _val_list(self) -> list[tuple[str, str | None]]:
@@ -131,6 +204,10 @@ class ImageNetReader(FileReader):
         return self._val
 
     def classes(self) -> list[str]:
+        return [text_id(w) for w in self._wnids()]
+
+    def _wnids(self) -> list[str]:
+        """The class wnids as the file system (or label file) gives them, sorted."""
         if self._classes is None:
             wnids = _subdirs(self.data / "train") or _subdirs(self.data / "val")
             if not wnids:
@@ -139,18 +216,27 @@ class ImageNetReader(FileReader):
         return list(self._classes)
 
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        hint = (
+            "ImageNet val ids are val/<file>: is one file both in a class folder and "
+            "directly in val/? Keep one of them."
+        )
+        return unique_ids(self._examples(split), self.name, hint)
+
+    def _examples(self, split: str | None) -> Iterator[ExampleRef]:
         splits = self.check_split(split)
-        index = {w: i for i, w in enumerate(self.classes())}
+        index = {w: i for i, w in enumerate(self._wnids())}
         if "train" in splits and (self.data / "train").is_dir():
             train = self.data / "train"
             for wnid in _subdirs(train):
+                extra = {"wnid": text_id(wnid)}
                 for f in _files(train / wnid):
                     rel = f"train/{wnid}/{f}"
-                    yield ExampleRef(rel, "train", index.get(wnid), {"wnid": wnid}, rel)
+                    yield ExampleRef(text_id(rel), "train", index.get(wnid), extra, rel)
         if "val" in splits:
             for rel, wnid in self._val_list():
                 label = None if wnid is None else index.get(wnid)
-                yield ExampleRef(f"val/{Path(rel).name}", "val", label, {"wnid": wnid}, rel)
+                extra = {"wnid": None if wnid is None else text_id(wnid)}
+                yield ExampleRef(text_id(f"val/{Path(rel).name}"), "val", label, extra, rel)
 
     def file_root(self) -> Path:
         return self.data

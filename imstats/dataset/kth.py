@@ -16,7 +16,9 @@ corrected mapping changes one place.
 
 Splits (METHOD.md): one sample per material is ``test``, the other three ``train``. The
 paper's text names sample ``a``; the authors' code used ``c``: default ``c``, selectable
-with the reader option ``test_sample``. Ids are POSIX paths relative to the root.
+with the reader option ``test_sample``. Ids are POSIX paths relative to the root (a name
+that is not valid UTF-8 escaped by :func:`imstats.dataset.base.text_id`, as are the
+``material`` and ``sample`` columns).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from imstats.dataset._files import FileReader, walk_images
-from imstats.dataset.base import ExampleRef, register_reader
+from imstats.dataset.base import ExampleRef, register_reader, text_id
 
 ILLUMINATIONS = ("frontal", "45_top", "45_side", "ambient")
 _NAME = re.compile(r"^(?P<name>.+)-scale_(?P<scale>\d+)_im_(?P<im>\d+)_(?P<suffix>[A-Za-z0-9]+)$")
@@ -84,28 +86,64 @@ class KTHTips2bReader(FileReader):
                 f"test_sample must be one of a, b, c, d; got {self.options['test_sample']!r}"
             )
 
-    def classes(self) -> list[str]:
+    def _material_dirs(self) -> list[str]:
+        """Material folder names as the file system gives them, sorted."""
         return sorted(
             p.name for p in self.base.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
 
+    def classes(self) -> list[str]:
+        return [text_id(c) for c in self._material_dirs()]
+
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
         splits = self.check_split(split)
-        index = {c: i for i, c in enumerate(self.classes())}
-        for path in walk_images(self.base):
+        index = {c: i for i, c in enumerate(self._material_dirs())}
+        empty = dict.fromkeys(("scale", "image", "illumination", "rotation"))
+        for path, listing_error in walk_images(self.base):
             rel = path.relative_to(self.base)
+            if listing_error is not None:  # an unreadable material or sample folder
+                ref = self._folder_error(rel, listing_error, splits, index, empty)
+                if ref is not None:
+                    yield ref
+                continue
             if len(rel.parts) != 3 or not rel.parts[1].startswith("sample_"):
                 continue  # not <material>/sample_<x>/<file>
             material, sample = rel.parts[0], rel.parts[1][len("sample_") :].lower()
             s = "test" if sample == self.test_sample else "train"
             if s not in splits:
                 continue
-            extra: dict[str, Any] = {"material": material, "sample": sample}
+            extra: dict[str, Any] = {"material": text_id(material), "sample": text_id(sample)}
             error = None
             try:
                 extra.update(parse_name(Path(rel.parts[2]).stem))
             except ValueError as exc:
-                extra.update(scale=None, image=None, illumination=None, rotation=None)
+                extra.update(empty)
                 error = str(exc)
             src = self.base.relative_to(self.root) / rel
-            yield ExampleRef(rel.as_posix(), s, index[material], extra, (src.as_posix(), error))
+            yield ExampleRef(
+                text_id(rel.as_posix()), s, index[material], extra, (src.as_posix(), error)
+            )
+
+    def _folder_error(
+        self,
+        rel: Path,
+        error: str,
+        splits: tuple[str, ...],
+        index: dict[str, int],
+        empty: dict[str, Any],
+    ) -> ExampleRef | None:
+        """The error row of a folder that could not be listed, if its images would count."""
+        parts = rel.parts
+        if len(parts) == 1:  # a material folder: its split is unknown, report it once
+            s = splits[0]
+            sample = None
+        elif len(parts) == 2 and parts[1].startswith("sample_"):
+            sample = parts[1][len("sample_") :].lower()
+            s = "test" if sample == self.test_sample else "train"
+            if s not in splits:
+                return None
+        else:
+            return None  # deeper folders hold no examples
+        extra = {"material": text_id(parts[0]), "sample": sample and text_id(sample), **empty}
+        src = (self.base.relative_to(self.root) / rel).as_posix()
+        return ExampleRef(text_id(rel.as_posix()), s, index.get(parts[0]), extra, (src, error))

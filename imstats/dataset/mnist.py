@@ -3,11 +3,17 @@
 Layout: ``<root>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``. Example ids are
 ``<dataset>/<split>/<index>`` with the index into the original file, so tables from the
 embedded sample join with tables computed on the full dataset.
+
+A truncated or corrupt file, or files of the wrong shape or type (images must be
+N x H x W uint8, labels N integers), stop the listing with a ValueError naming the file;
+an image whose label is outside the classes (0..9) is an error row.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from abc import abstractmethod
 from collections.abc import Iterator
 from importlib import resources
@@ -16,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from imstats.dataset.base import ExampleRef, Reader, register_reader
+from imstats.dataset.base import ExampleRef, ImageReadError, Reader, register_reader
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _FILE_STEM = {"train": "train", "test": "t10k"}
@@ -39,15 +45,20 @@ def read_idx(path: str | Path) -> np.ndarray:
     """Read one idx file (the MNIST container format), gzipped or not, with checks."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(
+            f"{path} is truncated or corrupt: gzip cannot decompress it ({exc}); download it again"
+        ) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an idx file (bad magic number {data[:4]!r})")
     ndim = data[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = header + int(np.prod(dims)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # exact (np.prod could overflow)
     if len(data) != expected:
         raise ValueError(
             f"{path} is truncated or corrupt: header says {dims} of {dtype} "
@@ -76,14 +87,30 @@ class _ArrayReader(Reader):
             self._arrays[split] = self._split_arrays(split)
         return self._arrays[split]
 
+    def _labels_origin(self, split: str) -> str:
+        """Where the labels of ``split`` come from (for error messages)."""
+        return f"the {split} labels"
+
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        n_classes = len(self.classes_)
         for s in self.check_split(split):
             _, labels, index = self.arrays(s)
             prefix = f"{self.id_prefix}/{s}/"
             for pos in range(len(labels)):
-                yield ExampleRef(f"{prefix}{int(index[pos])}", s, int(labels[pos]), {}, (s, pos))
+                label = int(labels[pos])
+                i = int(index[pos])
+                if 0 <= label < n_classes:
+                    yield ExampleRef(f"{prefix}{i}", s, label, {}, (s, pos))
+                else:  # a row of its own with the reason, the others unaffected
+                    error = (
+                        f"{self._labels_origin(s)}: label {label} at index {i} is outside "
+                        f"0..{n_classes - 1} (the {self.name} classes)"
+                    )
+                    yield ExampleRef(f"{prefix}{i}", s, None, {}, (s, pos, error))
 
     def load(self, ref: ExampleRef) -> np.ndarray:
+        if len(ref.source) == 3:  # listed, but known to be bad (a label out of range)
+            raise ImageReadError(ref.source[2])
         split, pos = ref.source
         return self.arrays(split)[0][pos]
 
@@ -108,14 +135,30 @@ class _IdxReader(_ArrayReader):
             f"the root must hold the four idx files of the dataset"
         )
 
+    def _labels_origin(self, split: str) -> str:
+        return str(self._file(split, "labels-idx1"))
+
     def _split_arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        images = read_idx(self._file(split, "images-idx3"))
-        labels = read_idx(self._file(split, "labels-idx1")).astype(np.int64)
-        if images.ndim != 3 or len(images) != len(labels):
+        images_file = self._file(split, "images-idx3")
+        labels_file = self._file(split, "labels-idx1")
+        images = read_idx(images_file)
+        labels = read_idx(labels_file)
+        if images.ndim != 3 or images.dtype != np.uint8:
             raise ValueError(
-                f"{self.name}: {split} images {images.shape} and labels {labels.shape} disagree"
+                f"{images_file} must hold N x H x W uint8 images (idx3, type 0x08); it holds "
+                f"{images.dtype} of shape {images.shape}"
             )
-        return images, labels, np.arange(len(labels), dtype=np.int64)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{labels_file} must hold N integer labels (idx1, one dimension); it holds "
+                f"{labels.dtype} of shape {labels.shape}"
+            )
+        if len(images) != len(labels):
+            raise ValueError(
+                f"{self.name}: {split} images {images.shape} ({images_file}) and labels "
+                f"{labels.shape} ({labels_file}) disagree; they must hold one label per image"
+            )
+        return images, labels.astype(np.int64), np.arange(len(labels), dtype=np.int64)
 
 
 @register_reader("fashion-mnist")
@@ -148,6 +191,9 @@ class SampleReader(_ArrayReader):
     @property
     def id_prefix(self) -> str:
         return "fashion-mnist"
+
+    def _labels_origin(self, split: str) -> str:
+        return f"the embedded sample's {split} labels"
 
     def _split_arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ref = resources.files("imstats") / "data" / "fashion_mnist_sample.npz"

@@ -16,12 +16,17 @@ all object boxes' areas ``(xmax - xmin) * (ymax - ymin)`` over the image area
 Annotations are parsed safely: a document type declaration (DTD) or any entity
 declaration is refused before ElementTree sees the file (VOC annotations have none), so
 external entities and entity expansion attacks cannot happen. A malformed or refused
-annotation gives an error row for that image and the run goes on. Ids are
-``VOC<year>/JPEGImages/<name>.jpg``.
+annotation gives an error row for that image and the run goes on; so does a box with
+``xmin > xmax`` or ``ymin > ymax`` or a missing coordinate (it would give a wrong area),
+and a listing entry that is not a plain file name (``../x``, ``a/b``: it could read
+outside the dataset). Ids are ``VOC<year>/JPEGImages/<name>.jpg`` (a name that is not
+valid UTF-8 escaped by :func:`imstats.dataset.base.text_id`); an id listed twice (a
+repeated line, a set named twice in ``train_sets``) is a :class:`DuplicateIdError`.
 """
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +36,7 @@ from xml.parsers import expat
 import pyarrow as pa
 
 from imstats.dataset._files import FileReader
-from imstats.dataset.base import ExampleRef, register_reader
+from imstats.dataset.base import ExampleRef, register_reader, text_id, unique_ids
 
 VOC_CLASSES = [
     "aeroplane",
@@ -103,6 +108,13 @@ def parse_annotation(path: Path, classes: dict[str, int], keep_difficult: bool) 
         if box is None:
             raise ValueError(f"<object> {name!r} has no <bndbox>")
         x0, y0, x1, y1 = (float(box.findtext(k, "nan")) for k in ("xmin", "ymin", "xmax", "ymax"))
+        where = f"<object> {n} ({name!r}) <bndbox> ({x0:g}, {y0:g}, {x1:g}, {y1:g})"
+        if not all(map(math.isfinite, (x0, y0, x1, y1))):
+            raise ValueError(f"{where}: a coordinate is missing or not finite")
+        if x0 > x1 or y0 > y1:
+            raise ValueError(
+                f"{where}: invalid box, xmin > xmax or ymin > ymax (its area would be wrong)"
+            )
         area += (x1 - x0) * (y1 - y0)
         difficult = (obj.findtext("difficult") or "0").strip() == "1"
         if keep_difficult or not difficult:
@@ -131,9 +143,23 @@ class VOCReader(FileReader):
         return list(VOC_CLASSES)
 
     def _sets(self, split: str) -> list[str]:
-        return list(self.options.get(f"{split}_sets", PAPER_SPLITS[split]))
+        sets = self.options.get(f"{split}_sets", PAPER_SPLITS[split])
+        if isinstance(sets, str):
+            sets = [sets]
+        for yearset in sets:
+            year, _, setname = str(yearset).partition("/")
+            if not year.isdigit() or not setname or "/" in setname:
+                raise ValueError(
+                    f"voc: reader option {split}_sets must list '<year>/<set>' entries such "
+                    f"as '2007/trainval'; got {yearset!r}"
+                )
+        return [str(x) for x in sets]
 
     def examples(self, split: str | None = None) -> Iterator[ExampleRef]:
+        hint = "Remove the repeated line from the ImageSets listing, or the repeated set."
+        return unique_ids(self._examples(split), self.name, hint)
+
+    def _examples(self, split: str | None) -> Iterator[ExampleRef]:
         index = {c: i for i, c in enumerate(VOC_CLASSES)}
         for s in self.check_split(split):
             for yearset in self._sets(s):
@@ -146,22 +172,32 @@ class VOCReader(FileReader):
                         f"Extract the VOC{year} tar into {self.devkit}, or choose other sets "
                         f"with the reader option {s}_sets"
                     )
-                for name in listing.read_text().split():
+                # bytes that are not UTF-8 kept as they are (surrogateescape), like file names
+                names = listing.read_bytes().decode("utf-8", "surrogateescape").split()
+                for name in names:
                     rel = f"VOC{year}/JPEGImages/{name}.jpg"
+                    empty = {"n_instances": None, "bbox_area_ratio": None}
+                    if name in (".", "..") or any(c in name for c in "/\\\0"):
+                        error = (
+                            f"{listing.name} lists {text_id(name)!r}, which is not a plain "
+                            f"image name (no '/', '\\', NUL, '.' or '..'); refused, as it "
+                            f"could read outside the dataset"
+                        )
+                        # the source names the listing (FileReader's (path, error) form)
+                        src = (listing.relative_to(self.devkit).as_posix(), error)
+                        yield ExampleRef(text_id(rel), s, None, empty, src)
+                        continue
                     xml = base / "Annotations" / f"{name}.xml"
                     try:
                         ann = parse_annotation(xml, index, keep_difficult=(s != "test"))
                     except (OSError, ValueError, ET.ParseError) as exc:
-                        yield ExampleRef(
-                            rel,
-                            s,
-                            None,
-                            {"n_instances": None, "bbox_area_ratio": None},
-                            (rel, f"bad annotation {xml.name}: {exc}"),
-                        )
+                        # an OSError's text repeats the path: its reason is enough
+                        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                        error = f"bad annotation {text_id(xml.name)}: {why}"
+                        yield ExampleRef(text_id(rel), s, None, empty, (rel, error))
                         continue
                     extra = {k: ann[k] for k in ("n_instances", "bbox_area_ratio")}
-                    yield ExampleRef(rel, s, ann["labels"], extra, (rel, None))
+                    yield ExampleRef(text_id(rel), s, ann["labels"], extra, (rel, None))
 
     def file_root(self) -> Path:
         return self.devkit

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 
 # Reassociation lets LLVM vectorise the kernel sums (4 partial sums); results differ from
 # the sequential sum only by rounding.
@@ -77,7 +76,7 @@ def pair_samples(feats: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- grid KDE
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _row_order(xs, a, b):
     """-1, 0 or 1 as row a of xs is before, equal to or after row b (lexicographic)."""
     for j in range(xs.shape[1]):
@@ -86,7 +85,7 @@ def _row_order(xs, a, b):
     return 0
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _unique_rows(xs):
     """Distinct rows of xs (n, d) float64 in lexicographic order, with their counts.
 
@@ -128,7 +127,7 @@ def _unique_rows(xs):
     return rows, counts
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _grid_build(xs, hash_dims, cell, nc):
     """Sort samples into a grid over 3 ``hash_dims`` (cells of size ``cell``, nc per dim).
 
@@ -160,7 +159,7 @@ def _grid_build(xs, hash_dims, cell, nc):
     return out, starts
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _box_cells(lo, hi, h, cell, nc):
     """First and last grid cell (clamped to 0..nc-1) overlapping [lo - h, hi + h]."""
     a = int(math.floor((lo - h) / cell))
@@ -168,13 +167,13 @@ def _box_cells(lo, hi, h, cell, nc):
     return min(max(a, 0), nc - 1), min(max(b, 0), nc - 1)
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _k(v):
     """Unnormalised Epanechnikov kernel of a scaled distance: max(0, 1 - v^2)."""
     return max(0.0, 1.0 - v * v)
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
     """Sum over 6-D samples of prod_d max(0, 1 - ((q_d - x_d) / h)^2) (no constants).
 
@@ -205,7 +204,7 @@ def _kde_sum6(q, xt, starts, hd, cell, nc, inv_h):
     return total
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _kde_eval_kernel(queries, xt, starts, hd, cell, nc, inv_h, scale):
     """Epanechnikov product KDE (6-D) at each query row, grid-hashed and exact.
 
@@ -218,7 +217,7 @@ def _kde_eval_kernel(queries, xt, starts, hd, cell, nc, inv_h, scale):
     return out
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _cell_order(queries, qcell):
     """Query rows ordered by their grid cell of side ``qcell`` (3-D), and each row's cell key.
 
@@ -251,7 +250,7 @@ def _cell_order(queries, qcell):
     return order, keys
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _group_candidates(lo, hi, ctr, xt, starts, hd, cell, nc, h, y0, y1, y2, yw):
     """Samples within ``h`` of the box [lo, hi] (3,) in every dimension, compacted.
 
@@ -282,7 +281,7 @@ def _group_candidates(lo, hi, ctr, xt, starts, hd, cell, nc, h, y0, y1, y2, yw):
     return m
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _kde3_sums4(u, y0, y1, y2, yw, m, res):
     """Kernel sums of 4 queries over m candidates: res[k] = sum_s yw prod_d k(u[k, d] - y_d).
 
@@ -331,7 +330,7 @@ def _kde3_sums4(u, y0, y1, y2, yw, m, res):
     res[3] = ts
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _kde3_grouped_kernel(queries, xt, starts, hd, cell, nc, h, qcell, scale, y0, y1, y2, yw):
     """3-D Epanechnikov product KDE at each query row, queries grouped by grid cell.
 
@@ -473,7 +472,7 @@ def half_disk_offsets(radius: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(dys, dtype=np.int64), np.array(dxs, dtype=np.int64)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _csr_from_half(wh, dys, dxs, h, w):
     """Symmetric CSR (indptr, indices, data) from half-disk weights wh (h*w, n_off).
 

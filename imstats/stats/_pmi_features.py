@@ -14,11 +14,10 @@ from __future__ import annotations
 import functools
 import math
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 
 # sRGB (linearised) -> XYZ under D50 (Bradford-adapted), and the D50 white, as the references.
 SRGB_TO_XYZ_D50 = np.array(
@@ -41,7 +40,7 @@ _SRGB_LINEAR_U8 = _srgb_linear(np.arange(256) / 255.0)
 _LAB_EPS = 0.008856
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _xyz_planes(rgb, lut, m, white):
     """XYZ / white of each pixel of rgb (H, W, 3) float64 in [0, 1] -> (3, H, W) float64.
 
@@ -68,7 +67,7 @@ def _xyz_planes(rgb, lut, m, white):
     return out
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _lab_from_xyz(t, f):
     """L*a*b* planes from XYZ / white planes t and their cube roots f (3, H, W), in place in t.
 
@@ -135,7 +134,7 @@ def _minmax_inplace(x: np.ndarray) -> np.ndarray:
     return x
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _centred(flat):
     """Column means (C,) of flat (N, C) float64 and the centred rows (N, C) float64."""
     n, c = flat.shape
@@ -231,7 +230,7 @@ def _resize_csr(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return arrays
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _resize_planes(planes, r_ptr, r_idx, r_wt, c_ptr, c_idx, c_wt):
     """Separable resampling of planes (C, H, W): rows with CSR (H', H), then columns with
     CSR (W', W); each output sums its taps in column order. Returns (H', W', C) float64.
@@ -279,7 +278,7 @@ def imresize_half(x: np.ndarray) -> np.ndarray:
     return _imresize_half_planes(planes)
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def symmetric_index(i, n):
     """Index ``i`` into an axis of length ``n`` with numpy's "symmetric" padding.
 
@@ -292,7 +291,7 @@ def symmetric_index(i, n):
     return i
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _local_std_plane(pad, dy, dx, r, out):
     """Local standard deviation (N-1) over the offsets (dy, dx) (K,) of one padded plane.
 
@@ -322,7 +321,7 @@ def _local_std_plane(pad, dy, dx, r, out):
             out[y, xx] = math.sqrt(ss[xx] / (k - 1))
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath={"contract"})
+@njit(fastmath={"contract"})
 def _project(x, y, xx, mean, vt, ch):
     """Score ``ch`` of pixel (y, xx) of x (H, W, C): sum_j (x_j - mean_j) vt[ch, j].
 
@@ -334,7 +333,7 @@ def _project(x, y, xx, mean, vt, ch):
     return acc
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _local_std_planes(x, mean, vt, dy, dx, r):
     """Local standard deviation planes of the channels ``(x - mean) @ vt.T`` of x (H, W, C).
 

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 from imstats.stats._pmi_density import GridKDE, _box_cells, _grid_build
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -36,13 +35,13 @@ Y_BIN_DIV = 8  # a cell's candidates are binned by y0 in bins of h / 8
 GROUP_COLUMNS = ((0, 1, 2, 3, 4, 5), (3, 1, 2, 0, 4, 5))
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _k32(v):
     """Unnormalised Epanechnikov kernel max(0, 1 - v^2) in float32."""
     return max(np.float32(0.0), np.float32(1.0) - v * v)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _cell_candidates(xt, starts, cell, nc, cen, half, inv_h, ybw, nyb, idx, cand, ybins):
     """Samples whose a-side lies within ``half`` of ``cen`` (3,) in every dimension.
 
@@ -87,7 +86,7 @@ def _cell_candidates(xt, starts, cell, nc, cen, half, inv_h, ybw, nyb, idx, cand
     return m
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _pixel_weights(cand, s0, s1, a0, a1, a2, lo1, hi1, lo2, hi2, pw):
     """pw[s] = weight * K(a - x) for s in [s0, s1), 0 where y1, y2 leave (lo, hi); float32."""
     # slices indexed from 0: non-negative indices, so no wraparound code and plain SIMD loads
@@ -99,7 +98,7 @@ def _pixel_weights(cand, s0, s1, a0, a1, a2, lo1, hi1, lo2, hi2, pw):
         out[s] = p if inside else np.float32(0.0)
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _pair_sum2(cand, pw, s0, s1, p0, p1, p2, q0, q1, q2):
     """Sums over s in [s0, s1) of pw[s] K(p - y[s]) and pw[s] K(q - y[s]), in float32."""
     v0, v1, v2, ws = cand[3, s0:s1], cand[4, s0:s1], cand[5, s0:s1], pw[s0:s1]
@@ -112,7 +111,7 @@ def _pair_sum2(cand, pw, s0, s1, p0, p1, p2, q0, q1, q2):
     return tot0, tot1
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _bin_range(ybins, lo, hi, ybw, nyb, inv_h):
     """Candidate index range of the y0 bins overlapping [lo, hi] (units of h, minus 0.5)."""
     b0 = min(max(int(math.floor((lo / inv_h + 0.5) / ybw)), 0), nyb - 1)
@@ -120,7 +119,7 @@ def _bin_range(ybins, lo, hi, ybw, nyb, inv_h):
     return ybins[b0], ybins[b1 + 1]
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _joint_sums_kernel(
     feats, dys, dxs, xt0, st0, xt1, st1, cell, nc, pc, npc, ybw, nyb, inv_h, out
 ):

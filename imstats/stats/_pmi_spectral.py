@@ -11,13 +11,12 @@ from __future__ import annotations
 import math
 import time
 
-import numba
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 from imstats.stats._pmi_features import symmetric_index
 
 EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, added to the decimation degrees
@@ -128,7 +127,7 @@ def oriented_filters(n_orient: int = 8, sigma: float = 1.0, support: float = 3.0
     return np.stack(fs, axis=2)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _oriented_energy_kernel(vecs, taps_dy, taps_dx, weights, center):
     """Sum over vectors of |filter response|, for odd filters, with symmetric padding.
 
@@ -165,7 +164,7 @@ def _oriented_energy_kernel(vecs, taps_dy, taps_dx, weights, center):
     return out
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _mirror_pair(pp, pm, mp, mm, v):
     """(s, a) of the taps (dy, dx), (dy, -dx): pp = v[y+dy, x+dx], pm = v[y+dy, x-dx], ...
 
@@ -178,7 +177,7 @@ def _mirror_pair(pp, pm, mp, mm, v):
     return (p + q) - (r + t), (p + r) - (q + t)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _dot12(wr, q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11):
     """Dot product of the 12 weights ``wr`` with the 12 values ``q0 .. q11``."""
     return (
@@ -197,7 +196,7 @@ def _dot12(wr, q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11):
     )
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _oriented_energy_7x7_kernel(vecs, ws, wa, cs, sn, horz, vert, out):
     """Oriented energy of 8 odd, mirror-paired 7 x 7 filters; all orientations or their max.
 
@@ -511,7 +510,7 @@ def border_factors(h: int, w: int, thetas: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- spectral
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _decimate_kernel(indptr, indices, data, h, w, eps, max_window):
     """One DNCuts decimation of a CSR affinity on an h x w grid (row-major, sorted columns).
 
@@ -597,7 +596,7 @@ def _decimate_kernel(indptr, indices, data, h, w, eps, max_window):
     return b_ptr, b_idx, b_val, c_ptr, c_idx, c_val
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _window_to_csr(acc, hc, wc, ry, rx, fill, c_ptr, c_idx, c_val):
     """CSR rows of the symmetric matrix kept as the upper triangle of window offsets.
 
@@ -684,7 +683,7 @@ def _normalized_affinity(a: sp.spmatrix, deg: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(0.5 * (norm_a + norm_a.T))
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _sym_dia_matvec_kernel(offsets, data, x, y):
     """y = M x for a symmetric M stored by its diagonals j - i = offsets[d] >= 0.
 
@@ -710,7 +709,7 @@ def _sym_dia_matvec_kernel(offsets, data, x, y):
     return y
 
 
-@numba.njit(cache=NUMBA_CACHE, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _sym_dia_chebyshev_kernel(offsets, data, v, alpha, beta, degree, t0, t1, t2):
     """T_degree(alpha M + beta) v for the symmetric diagonal-stored M of the kernel above.
 
@@ -887,7 +886,7 @@ def generalized_ncuts(
     return vals[order], us[:, order] * dm[:, None]
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _csr_times_dense_kernel(indptr, indices, data, x, out):
     """out = M x for a CSR matrix M (n x m: indptr, indices, data) and dense x (m, k).
 
@@ -906,7 +905,7 @@ def _csr_times_dense_kernel(indptr, indices, data, x, out):
     return out
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _minmax_scale_kernel(y, vals):
     """Each column of y (n, k) float64 min-max scaled to [0, 1], divided by sqrt(vals).
 

@@ -22,14 +22,12 @@ import bisect
 import itertools
 import math
 
-import numba
 import numpy as np
 import pyarrow as pa
-import scipy.fft
 from numba import prange
 
-from imstats._config import NUMBA_CACHE
 from imstats._fastluma import fast_luminance
+from imstats._numba_cache import njit
 from imstats._validation import check_image, check_images
 from imstats.registry import register, register_batch
 
@@ -45,7 +43,7 @@ _LARGE = 1 << 15
 # --------------------------------------------------------------------------- kernels
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _two_sum(a, b):
     """Error-free sum: (s, e) with s = fl(a + b) and a + b = s + e exactly."""
     s = a + b
@@ -54,7 +52,7 @@ def _two_sum(a, b):
     return s, e
 
 
-@numba.njit(cache=NUMBA_CACHE, inline="always")
+@njit(inline="always")
 def _scan_down(cnt, sm, c_hi, c_lo, k, target):
     """Add bucket sums sm (with counts cnt) from the top bucket down to the cumulative sum
     c_hi + c_lo (double-double) until it would reach target.
@@ -73,7 +71,7 @@ def _scan_down(cnt, sm, c_hi, c_lo, k, target):
     return -1, c_hi, c_lo, k
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _select_threshold(coef, thr2, sh1, sub):
     """Smallest count k of largest squares of coef (float64 (N,)) with sum >= thr2 * total.
 
@@ -188,7 +186,7 @@ def _select_threshold_exact(coef: np.ndarray, threshold: float) -> int:
     return bisect.bisect_left(prefix, need) + 1
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
+@njit(parallel=True)
 def _select_threshold_batch(coefs, thr2, sh1, sub, ks, certified):
     """_select_threshold on each image of coefs (float64 (M, H, W), C-contiguous) into
     ks (int64 (M,)) and certified (bool (M,)); one image per task."""
@@ -253,6 +251,8 @@ def dct_matrix(image: np.ndarray) -> np.ndarray:
     >>> round(float(c[0, 0]), 12), float(np.abs(c).sum() - abs(c[0, 0]))
     (4.0, 0.0)
     """
+    import scipy.fft  # here, not at import: 0.1-0.2 s that other statistics do not need
+
     y = fast_luminance(check_image(image), 255.0)  # == luminance(image) / 255, fresh
     return scipy.fft.dctn(y, type=2, norm="ortho", overwrite_x=True)
 
@@ -300,7 +300,11 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
     (0.0, 1.0)
     """
     _check_threshold(threshold)
-    coef = dct_matrix(image)
+    return _percentage(dct_matrix(image), threshold, paper)
+
+
+def _percentage(coef: np.ndarray, threshold: float, paper: bool) -> float:
+    """:func:`dct_coefficients` from the coefficient matrix (``threshold`` already checked)."""
     k = _relevant_count(coef, threshold)
     if k < 0:
         return float("nan")
@@ -354,6 +358,8 @@ def dct_coefficients_batch(
     >>> dct_coefficients_batch(stack).tolist()
     [0.0, nan]
     """
+    import scipy.fft
+
     _check_threshold(threshold)
     stack = check_images(images)
     n, h, w = stack.shape[:3]

@@ -18,10 +18,11 @@ import pyarrow as pa
 
 from imstats._validation import check_image, to_rgb_u8
 from imstats.registry import register
-from imstats.stats import _pmi_density as density
-from imstats.stats import _pmi_features as features
-from imstats.stats import _pmi_joint as pmi
-from imstats.stats import _pmi_spectral as spectral
+
+# The pipeline's modules (_pmi_density, _pmi_features, _pmi_joint, _pmi_spectral) are
+# imported on the first edge map, not with the registry: they bring scipy.sparse,
+# scipy.linalg and scipy.sparse.linalg (about 0.3 s) and 30 kernels, which a process
+# computing other statistics does not need.
 
 MIN_SIDE = 15  # half resolution >= 8 x 8, so two 2x decimations leave >= 2 x 2 nodes
 
@@ -171,6 +172,8 @@ def edge_map(
         sigma,
         var_radius,
     )
+    from imstats.stats import _pmi_spectral as spectral
+
     spectral._check_solver("eig_solver", eig_solver)
     h0, w0 = arr.shape[:2]
     if n_decimations > 2 and min(h0, w0) < 4 * 2**n_decimations:
@@ -213,6 +216,11 @@ def _edge_map(
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """The pipeline on a checked H x W x 3 uint8 image; ``timings`` collects seconds per stage."""
+    from imstats.stats import _pmi_density as density
+    from imstats.stats import _pmi_features as features
+    from imstats.stats import _pmi_joint as pmi
+    from imstats.stats import _pmi_spectral as spectral
+
     h0, w0 = u8.shape[:2]
     if np.all(u8 == u8[:1, :1]):  # no variation at all: no edges (documented)
         return np.zeros(((h0 + 1) // 2, (w0 + 1) // 2))
@@ -259,6 +267,8 @@ def _edge_map(
 
 @functools.lru_cache(maxsize=8)
 def _filters(n_orient: int, sigma: float) -> np.ndarray:
+    from imstats.stats import _pmi_spectral as spectral
+
     f = spectral.oriented_filters(n_orient, sigma=sigma, support=3.0)
     f.setflags(write=False)
     return f

@@ -38,8 +38,8 @@ import numpy as np
 import pyarrow as pa
 from numba import prange
 
-from imstats._config import NUMBA_CACHE
 from imstats._fastluma import fast_luminance, padded_luminance_u8
+from imstats._numba_cache import njit
 from imstats._validation import check_image, check_images
 from imstats.registry import register, register_batch
 
@@ -50,7 +50,7 @@ _SMALL = ("error", "whole")
 # --------------------------------------------------------------------------- kernels
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _float_codes(y):
     """Integer code per pixel of ``y`` (1-D float64, no -0.0, no NaN): equal values, equal code.
 
@@ -85,7 +85,7 @@ def _float_codes(y):
     return codes, k
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _entropy_tables(n_max):
     """Fixed-point tables for windows of at most n_max pixels: tab[c] = c log2 c * 2**frac,
     inc[c] = tab[c + 1] - tab[c] (int64, exact sums), inv[c] = 1 / (c 2**frac) (inv[0] = 0).
@@ -108,7 +108,7 @@ def _entropy_tables(n_max):
     return tab, inc, inv
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _box_rows(codes, wp, n_codes, fh, fw, out, pr0, pr1, h1, h2, tab, inc, inv):
     """Output rows 2 pr0 .. 2 pr1 - 1 of the box entropy into out (float64 (out_h, out_w)).
 
@@ -173,18 +173,19 @@ def _box_rows(codes, wp, n_codes, fh, fw, out, pr0, pr1, h1, h2, tab, inc, inv):
                 h2[codes[b2 + o]] -= 1
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
-def _box_entropy(codes, wp, n_codes, fh, fw, out_h, out_w, hist_proto):
+@njit(parallel=True)
+def _box_entropy(codes, wp, n_codes, fh, fw, out_h, out_w, hist_proto, tasks):
     """Entropy (bits) of the full fh x fw box at each output position; codes flat (any int).
 
     Output (r, c) covers rows r..r+fh-1, columns c..c+fw-1 of codes viewed as (., wp); code
     n_codes (padding) is left out. hist_proto: a zero (n_codes + 1,) array of the count dtype
-    (uint8 when fh * fw <= 255). Returns float64 (out_h, out_w), equal to _sliding_entropy.
+    (uint8 when fh * fw <= 255). tasks: parallel tasks wanted (>= 1; see _tasks). Returns
+    float64 (out_h, out_w), equal to _sliding_entropy.
     """
     tab, inc, inv = _entropy_tables(fh * fw)
     out = np.empty((out_h, out_w))
     n_pairs = (out_h + 1) // 2
-    n_chunks = min(n_pairs, 4 * numba.get_num_threads())
+    n_chunks = min(n_pairs, tasks)
     for chunk in prange(n_chunks):
         pr0 = chunk * n_pairs // n_chunks
         pr1 = (chunk + 1) * n_pairs // n_chunks
@@ -195,7 +196,7 @@ def _box_entropy(codes, wp, n_codes, fh, fw, out_h, out_w, hist_proto):
     return out
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
+@njit(parallel=True)
 def _box_entropy_u8_batch(padded, fh, fw, hist_proto, out):
     """Box entropy maps of a stack of padded uint8-luminance images (uint16 (N, Hp, Wp), code
     256 = outside) into out (float64 (N, Hp - fh + 1, Wp - fw + 1)); one image per task.
@@ -209,7 +210,7 @@ def _box_entropy_u8_batch(padded, fh, fw, hist_proto, out):
         _box_rows(padded[i].ravel(), wp, 256, fh, fw, out[i], 0, n_pairs, h1, h2, tab, inc, inv)
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
+@njit(parallel=True)
 def _box_entropy_float_batch(y, fh, fw, out):
     """Paper-convention maps of a stack of float64 luminances y (N, H, W, no -0.0) into out
     (float64 (N, H - fh + 1, W - fw + 1)); distinct values coded per image; one image per task.
@@ -229,19 +230,20 @@ def _box_entropy_float_batch(y, fh, fw, out):
             _box_rows(codes, w, k, fh, fw, out[i], 0, n_pairs, g1, g2, tab, inc, inv)
 
 
-@numba.njit(cache=NUMBA_CACHE, parallel=True)
-def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w):
+@njit(parallel=True)
+def _sliding_entropy(codes, wp, n_codes, fp_d, en_d, lv_d, out_h, out_w, tasks):
     """Entropy (bits) of the footprint histogram at each output position; codes int32 flat.
 
     Output (r, c) covers codes[r * wp + c + fp_d]; code n_codes (padding) is left out of the
-    histogram's entropy. en_d/lv_d pair the entering/leaving offsets. Returns (out_h, out_w).
+    histogram's entropy. en_d/lv_d pair the entering/leaving offsets; tasks as _box_entropy.
+    Returns (out_h, out_w).
     """
     n_max = fp_d.size
     tab, inc, inv = _entropy_tables(n_max)
 
     out = np.empty((out_h, out_w))
     n_pairs = en_d.size
-    n_chunks = min(out_h, 4 * numba.get_num_threads())
+    n_chunks = min(out_h, tasks)
     for chunk in prange(n_chunks):
         r0 = chunk * out_h // n_chunks
         r1 = (chunk + 1) * out_h // n_chunks
@@ -291,6 +293,15 @@ def _footprint_offsets(fp: np.ndarray, wp: int):
         i, j = np.nonzero(m)  # row-major: the k-th run end and run start belong together
         out.append((i * wp + j).astype(np.int64))
     return out
+
+
+def _tasks() -> int:
+    """Parallel tasks of one map: 4 per Numba thread, for balance.
+
+    Read here, not in the kernel: ``numba.get_num_threads()`` compiled into a kernel is a
+    call through a process-specific address, which Numba cannot cache.
+    """
+    return 4 * numba.get_num_threads()
 
 
 def _hist(n_codes: int, n_max: int) -> np.ndarray:
@@ -403,14 +414,16 @@ def _entropy_map(
         pad = (cy, fh - 1 - cy, cx, fw - 1 - cx)
         if fp.all():  # a full rectangle: the specialised box kernel
             padded = padded_luminance_u8(img, pad, 256, np.uint16)
-            return _box_entropy(padded.ravel(), w + fw - 1, 256, fh, fw, h, w, _hist(256, fp.size))
+            return _box_entropy(
+                padded.ravel(), w + fw - 1, 256, fh, fw, h, w, _hist(256, fp.size), _tasks()
+            )
         padded = padded_luminance_u8(img, pad, 256)
         fp_d, en_d, lv_d = _footprint_offsets(fp, w + fw - 1)
-        return _sliding_entropy(padded.ravel(), w + fw - 1, 256, fp_d, en_d, lv_d, h, w)
+        return _sliding_entropy(padded.ravel(), w + fw - 1, 256, fp_d, en_d, lv_d, h, w, _tasks())
     wh, ww = _paper_window(h, w, window, footprint, radius, small, "image is")
     y = fast_luminance(img)  # == luminance(img), with -0.0 turned into 0.0 (one code)
     codes, k = _float_codes(y.ravel())
-    return _box_entropy(codes, w, k, wh, ww, h - wh + 1, w - ww + 1, _hist(k, wh * ww))
+    return _box_entropy(codes, w, k, wh, ww, h - wh + 1, w - ww + 1, _hist(k, wh * ww), _tasks())
 
 
 _BATCH_PIXELS = 1 << 22  # images per kernel call: about this many pixels (bounds the maps)

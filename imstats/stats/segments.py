@@ -41,11 +41,10 @@ import functools
 import math
 import numbers
 
-import numba
 import numpy as np
 import pyarrow as pa
 
-from imstats._config import NUMBA_CACHE
+from imstats._numba_cache import njit
 from imstats._validation import check_image
 from imstats.registry import register
 
@@ -54,7 +53,7 @@ __all__ = ["segment", "segment_count"]
 _BORDERS = ("reflect", "clamp")
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _reflect_index(i, n):
     """Index ``i`` mapped into ``0..n-1`` by half-sample reflection (scipy ``"reflect"``).
     Scalars in, scalar out; works for any ``i`` (repeated reflection for short lines)."""
@@ -69,7 +68,7 @@ def _reflect_index(i, n):
     return i
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _border_index(i, n, clamp):
     """Index ``i`` mapped into ``0..n-1``: clamped (``clamp``) or reflected.
     Scalars in, scalar out."""
@@ -82,7 +81,7 @@ def _border_index(i, n, clamp):
     return _reflect_index(i, n)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _smooth_kernel(image, factor, weights, clamp, out):
     """Separable Gaussian of ``image`` (H, W, C) times ``factor``, rows then columns, into
     the planar ``out`` (C, H, W) float64; ``weights`` (r + 1,) half kernel, centre first."""
@@ -121,7 +120,7 @@ def _smooth_kernel(image, factor, weights, clamp, out):
             out[c, i, :] = line
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _pair_costs(sm, i0, j0, i1, j1, nrow, ncol, costs, e0):
     """Write sqrt(sum_c (sm[c, i1+i, j1+j] - sm[c, i0+i, j0+j])^2) for the nrow x ncol block
     of pairs into ``costs[e0:]`` (row-major); ``sm`` (C, H, W) float64, channels summed in order."""
@@ -143,7 +142,7 @@ def _pair_costs(sm, i0, j0, i1, j1, nrow, ncol, costs, e0):
             row[j] = math.sqrt(row[j])
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _edge_weights_kernel(sm, costs):
     """Euclidean channel distance of each 8-neighbour pair of ``sm`` (C, H, W) float64, into
     ``costs`` (H(W-1) + (H-1)W + 2(H-1)(W-1),): right, down, down-right, up-right blocks."""
@@ -158,7 +157,7 @@ def _edge_weights_kernel(sm, costs):
     _pair_costs(sm, 0, 1, 1, 0, h - 1, w - 1, costs, e)  # up-right: (i, j + 1) - (i + 1, j)
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _sorted_edges_kernel(costs, order, height, width, sorted_costs):
     """Gather ``costs`` (E,) along ``order`` (E,) int64 into ``sorted_costs`` (E,), and
     overwrite ``order`` with edge codes ``4 p + d`` (p first pixel, d direction 0..3)."""
@@ -184,7 +183,7 @@ def _sorted_edges_kernel(costs, order, height, width, sorted_costs):
         order[k] = 4 * (f + (d != 1) * row + (d == 3)) + d
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _find(parent, x):
     """Root of ``x`` in the forest ``parent`` (N,) int32 (a root holds -size), splitting the
     path on the way (each node on it then points to its grandparent). Returns the root."""
@@ -199,7 +198,7 @@ def _find(parent, x):
         x = p
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _merge_kernel(sorted_costs, codes, width, scale, min_size, parent, thr):
     """Felzenszwalb merging along edge ``codes`` (E,) with weights ``sorted_costs`` (E,);
     ``parent`` (H*W,) int32 and ``thr`` (H*W,) float32 are work arrays. Returns the count.
@@ -250,7 +249,7 @@ def _merge_kernel(sorted_costs, codes, width, scale, min_size, parent, thr):
     return n_comp
 
 
-@numba.njit(cache=NUMBA_CACHE)
+@njit
 def _label_kernel(parent, labels):
     """Consecutive labels of the forest ``parent`` (H*W,) int32 into ``labels`` (H*W,)
     intp, numbered in raster order of each component's first pixel."""
