@@ -203,6 +203,11 @@ class Recorder:
     epochs : int, optional
         The planned number of epochs: a model's status becomes ``finished`` at that epoch
         (``running`` otherwise). Not part of the settings.
+    dataset : imstats Reader or mapping, optional
+        Where the examples come from: an ``imstats`` reader (its ``describe()``), or a
+        mapping like ``{"dataset": "folder", "root": "/data/pets", "options": {}}``.
+        Recorded in ``run.json`` (``meta.dataset``), so that ``agreement report`` can show
+        example images; the split names must then be the reader's. Not part of the settings.
     force : bool
         Replace a run of different settings (or other files) found in ``run_dir``.
 
@@ -225,6 +230,7 @@ class Recorder:
         classes: int | Sequence[str] | None = None,
         settings: Mapping[str, Any] | None = None,
         epochs: int | None = None,
+        dataset: Any = None,
         force: bool = False,
     ) -> None:
         if isinstance(models, bool) or not isinstance(models, (int, np.integer)) or models < 1:
@@ -237,6 +243,7 @@ class Recorder:
                 '{"train": (train_ids, train_labels), "test": (test_ids, test_labels)}'
             )
         self.run_dir = Path(run_dir)
+        self.dataset = _dataset_meta(dataset)
         self.models = int(models)
         self.epochs = None if epochs is None else int(epochs)
         parsed = {name: _parse_split(name, value) for name, value in splits.items()}
@@ -604,6 +611,25 @@ def _label_array(name: str, labels: Any, multilabel: bool, n_classes: int) -> np
     return out
 
 
+def _dataset_meta(dataset: Any) -> dict[str, Any]:
+    """``meta.dataset`` of run.json from a Reader, a mapping or None."""
+    if dataset is None:
+        return {"dataset": "recorder", "reader": "agreement.Recorder"}
+    if hasattr(dataset, "describe") and callable(dataset.describe):
+        desc = dict(dataset.describe())
+    elif isinstance(dataset, Mapping) and "dataset" in dataset:
+        desc = dict(dataset)
+    else:
+        raise TypeError(
+            "dataset must be an imstats reader or a mapping with a 'dataset' key (the reader "
+            f"name), e.g. {{'dataset': 'folder', 'root': '/data'}}; got {type(dataset).__name__}"
+        )
+    try:
+        return json.loads(json.dumps(desc))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"dataset must be JSON-serialisable ({err})") from err
+
+
 def _normalised_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     if settings is None:
         return {}
@@ -647,7 +673,7 @@ def _claim(rec: Recorder, force: bool) -> None:
     for name in rec.splits:
         rl.write_examples(run_dir, name, rec._ids[name], rec._labels[name], rec.multilabel)
     meta = {
-        "dataset": {"dataset": "recorder", "reader": "agreement.Recorder"},
+        "dataset": rec.dataset,
         "classes": rec.classes,
         "multilabel": rec.multilabel,
         "splits": {name: {"split": name, "n": len(ids)} for name, ids in rec._ids.items()},

@@ -9,7 +9,7 @@ for s in ("train", "test"):
     splits[s] = ([r.id for r in reader.examples(s)], labels)  # imstats ids: the tables join
     data[s] = (torch.tensor(images).float().unsqueeze(1) / 255, torch.tensor(labels))
 
-rec = agreement.Recorder("runs/mine", models=2, splits=splits, epochs=2, settings={"lr": 0.05})
+rec = agreement.Recorder("runs/mine", models=2, splits=splits, epochs=2, dataset=reader)
 for k in range(2):
     torch.manual_seed(k)
     net = agreement.build_model("lenet5", 10, in_channels=1, input_size=28)

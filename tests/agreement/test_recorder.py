@@ -446,6 +446,25 @@ def test_recorder_run_goes_through_correlate(tmp_path):
     assert "test: 11/11 examples joined" in res.output and "~ aum" in res.output
     per = pq.read_table(run / "analysis" / "per_example.parquet")
     assert {"confidence", "variability", "aum", "entropy"} <= set(per.column_names)
+    for command in ("plot", "report"):
+        res = CliRunner().invoke(main, [command, str(run)])
+        assert res.exit_code == 0, res.output
+    assert (run / "analysis" / "report.html").stat().st_size > 0
+
+
+def test_dataset_is_recorded_for_the_report(tmp_path):
+    from imstats.dataset import get_reader
+
+    reader = get_reader("sample")
+    splits = {"test": ([r.id for r in reader.examples("test")][:5], [0, 1, 2, 3, 4])}
+    Recorder(tmp_path / "a", models=1, splits=splits, dataset=reader)
+    meta = json.loads((tmp_path / "a" / "run.json").read_text())["meta"]
+    assert meta["dataset"] == json.loads(json.dumps(reader.describe()))
+    Recorder(tmp_path / "b", models=1, splits=splits, dataset={"dataset": "folder", "root": "/x"})
+    meta = json.loads((tmp_path / "b" / "run.json").read_text())["meta"]
+    assert meta["dataset"] == {"dataset": "folder", "root": "/x"}
+    with pytest.raises(TypeError, match="dataset must be an imstats reader or a mapping"):
+        Recorder(tmp_path / "c", models=1, splits=splits, dataset="sample")
 
 
 def test_scoring_while_recording_gives_the_same_log(tmp_path, monkeypatch):
