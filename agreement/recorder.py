@@ -59,6 +59,10 @@ def _numpy(x: Any) -> np.ndarray:
         return x
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach()
+        try:  # the common case, a CPU tensor of a numpy type: one call
+            return x.numpy()
+        except (TypeError, RuntimeError):  # bf16, or a GPU tensor
+            pass
         if x.is_floating_point() and x.dtype.itemsize < 4:  # bf16 / fp16: numpy lacks bf16
             x = x.float()
         return (x if x.device.type == "cpu" else x.cpu()).numpy()
