@@ -19,6 +19,8 @@ _LAZY = {
     "load_log": "agreement.runlog",
     "load_metrics": "agreement.runlog",
     "SplitLog": "agreement.log",
+    "Recorder": "agreement.recorder",
+    "RecorderError": "agreement.recorder",
     "build_model": "agreement.models",
     "get_preset": "agreement.presets",
     "curves": "agreement.metrics",

@@ -40,6 +40,7 @@ from agreement.train import (
     _commit,
     _Context,
     _epoch_seed,
+    _logit_buffers,
     _metrics_row,
     _pred_buffer,
     _Scorer,
@@ -144,6 +145,7 @@ class _Group:
             n = len(tr)
             correct = [torch.zeros(n, dtype=torch.bool, device=ctx.dev) for _ in range(kk)]
             pred = [_pred_buffer(n, ctx.data, ctx.dev) for _ in range(kk)]
+            dyn = [_logit_buffers(ctx, n) for _ in range(kk)]
             loss_sum = torch.zeros(kk, dtype=torch.float64, device=ctx.dev)
             alive = torch.tensor(self.alive, device=ctx.dev)
             loaders = [
@@ -167,6 +169,8 @@ class _Group:
                 c, pr = c.view(kk, -1), pr.view(kk, -1, *pr.shape[1:])
                 for j in range(kk):
                     correct[j][pos[j]], pred[j][pos[j]] = c[j], pr[j]
+                    if dyn[j] is not None:
+                        dyn[j].update(pos[j], out[j].detach(), y[j])
                 loss_sum += losses.detach().double() * pos.shape[1]
                 self.opt.zero_grad(set_to_none=True)
                 # stopped models get no gradient, so their NaNs cannot spread to the others
@@ -189,9 +193,11 @@ class _Group:
             if not any(self.alive):
                 return
             if ctx.settings["train_eval_pass"]:
-                correct, pred, tr_loss = self.evaluate(tr, y_train, scorer, transform)
+                dyn = [_logit_buffers(ctx, n) for _ in range(kk)]
+                correct, pred, tr_loss = self.evaluate(tr, y_train, scorer, transform, dyn)
                 train_loss = tr_loss
-            te_correct, te_pred, test_loss = self.evaluate(te, y_test, scorer, transform)
+            te_dyn = [_logit_buffers(ctx, len(te)) for _ in range(kk)]
+            te_correct, te_pred, test_loss = self.evaluate(te, y_test, scorer, transform, te_dyn)
             rows = {}
             for j, k in enumerate(self.ks):
                 if not self.alive[j]:
@@ -202,8 +208,9 @@ class _Group:
                     "epoch": epoch,
                 }
                 _write_epoch(
-                    ctx, k, epoch, (correct[j], pred[j]), (te_correct[j], te_pred[j]), ckpt
-                )
+                    ctx, k, epoch, (correct[j], pred[j], dyn[j]),
+                    (te_correct[j], te_pred[j], te_dyn[j]), ckpt,
+                )  # fmt: skip
                 rows[k] = _metrics_row(
                     epoch, first_lr or p.lr, train_loss[j], correct[j], test_loss[j],
                     te_correct[j], t0,
@@ -216,7 +223,12 @@ class _Group:
 
     @torch.no_grad()
     def evaluate(
-        self, split: SplitData, y_all: torch.Tensor, scorer: _Scorer, transform: Transform
+        self,
+        split: SplitData,
+        y_all: torch.Tensor,
+        scorer: _Scorer,
+        transform: Transform,
+        dyn: list | None = None,
     ):
         ctx = self.ctx
         self.base.eval()
@@ -235,6 +247,8 @@ class _Group:
             for j in range(kk):
                 c, pr = scorer.score(out[j], y)
                 correct[j][pos], pred[j][pos] = c, pr
+                if dyn is not None and dyn[j] is not None:
+                    dyn[j].update(pos, out[j], y)
         return correct, pred, (loss_sum / n).tolist()
 
 

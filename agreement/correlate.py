@@ -15,7 +15,8 @@ Outputs, per split:
 - ``per_example``: learned epoch, first-agreed epoch, forgetting events, mean correctness and
   the joined statistic values (null where the id is missing, an error row or NaN).
 - ``correlations``: Spearman's rho of every statistic with the learned epoch and the
-  first-agreed epoch, with a seeded bootstrap interval.
+  first-agreed epoch (and, when logits were recorded, with cartography confidence,
+  variability and AUM), with a seeded bootstrap interval.
 
 Examples that are never learned (or never agreed) have no epoch. By default they are left
 out of the correlation (``never="exclude"``); ``never="after_last"`` gives them the last
@@ -35,6 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from agreement.dynamics import DYNAMICS_COLUMNS, dynamics_columns
+from agreement.external import join_by_id, load_stats
 from agreement.log import SplitLog
 from agreement.metrics import (
     DEFAULT_CHUNK,
@@ -52,6 +55,14 @@ NOT_STATISTICS = ("id", "split", "label", "error", "width", "height", "path", "i
 #: Integer columns that are categorical when present (KTH-TIPS2b attributes).
 KNOWN_CATEGORICAL = ("illumination", "rotation", "scale", "sample")
 TARGETS = ("learned_epoch", "first_agreed_epoch")
+#: every per-example column that can be a target
+ALL_TARGETS = (*TARGETS, "forgetting_events", "mean_correct", *DYNAMICS_COLUMNS)
+
+
+class NoMatchingIds(ValueError):
+    """The stats table holds none of the ids of a split."""
+
+
 TABLE_NAMES = ("curves", "metric_curves", "categorical", "per_example", "correlations")
 
 
@@ -270,17 +281,20 @@ def bootstrap_spearman(
 # --------------------------------------------------------------------------- join
 
 
-def _read_stats(stats: pa.Table | str | os.PathLike) -> pa.Table:
+def _read_stats(stats: pa.Table | str | os.PathLike | list | tuple) -> pa.Table:
     if isinstance(stats, pa.Table):
         table = stats
     elif isinstance(stats, (str, os.PathLike)):
         path = Path(stats)
         if not path.exists():
             raise ValueError(f"stats table {str(path)!r} does not exist; pass an imstats table")
-        table = pq.read_table(path)
+        table = pq.read_table(path) if path.suffix == ".parquet" else load_stats(path)
+    elif isinstance(stats, (list, tuple)) and stats:
+        table = join_by_id(stats)
     else:
         raise TypeError(
-            f"stats_table must be a pyarrow.Table or a Parquet path; got {type(stats).__name__}"
+            "stats_table must be a pyarrow.Table, a path, or a list of them (joined by id); "
+            f"got {type(stats).__name__}"
         )
     names = table.column_names
     if len(set(names)) != len(names):
@@ -360,9 +374,11 @@ def _choose_columns(
 
 
 def _split_rows(table: pa.Table, name: str) -> pa.Table:
+    """Rows of split ``name``; a null split (an id only in a table without splits) is any."""
     if "split" not in table.column_names:
         return table
-    return table.filter(pc.equal(table.column("split"), name))
+    col = table.column("split")
+    return table.filter(pc.or_kleene(pc.equal(col, name), pc.is_null(col)))
 
 
 def _join(log: SplitLog, table: pa.Table, n_show: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
@@ -389,7 +405,7 @@ def _join(log: SplitLog, table: pa.Table, n_show: int = 5) -> tuple[np.ndarray, 
     found = posn >= 0
     n_match = int(found.sum())
     if n_match == 0:
-        raise ValueError(
+        raise NoMatchingIds(
             f"the stats table holds none of the {log.n_examples} ids of split {log.split!r} "
             f"(log ids like {log.ids[:3].tolist()}, stats ids like "
             f"{stats_ids[:3].to_pylist()}); compute the statistics on the same dataset "
@@ -437,7 +453,7 @@ def correlate(
     min_epoch: int = 5,
     min_agreement: float = 20.0,
     never: str = "exclude",
-    targets: tuple[str, ...] = TARGETS,
+    targets: tuple[str, ...] | None = None,
     n_boot: int = 1000,
     confidence: float = 0.95,
     boot_max_n: int = 20_000,
@@ -452,8 +468,11 @@ def correlate(
     ----------
     log : SplitLog or dict of str to SplitLog
         A split's log or the dict of ``agreement.load_log``.
-    stats_table : pyarrow.Table or path
-        An ``imstats`` table (columns ``id``, ``split``, statistics, ``error``, ...).
+    stats_table : pyarrow.Table, path, or list of them
+        An ``imstats`` table (columns ``id``, ``split``, statistics, ``error``, ...), any
+        per-example table with an ``id`` column (Parquet, CSV, CIFAR-10H's
+        ``cifar10h-probs.npy``, Pascal VOC difficulty ``.txt``: :mod:`agreement.external`),
+        or a list of them, joined by id (:func:`agreement.external.join_by_id`).
     split : str, optional
         Analyse this split only; None analyses every split of the log that the stats table
         has (splits it lacks are reported in ``report["skipped_splits"]``).
@@ -474,9 +493,10 @@ def correlate(
     never : {"exclude", "after_last"}, default "exclude"
         Examples with no learned / first-agreed epoch: left out of the correlation, or given
         the last logged epoch + 1.
-    targets : tuple of str, default ("learned_epoch", "first_agreed_epoch")
-        Per-example columns to correlate with; ``forgetting_events`` and ``mean_correct``
-        are accepted too.
+    targets : tuple of str, optional
+        Per-example columns to correlate with. Default: ``learned_epoch`` and
+        ``first_agreed_epoch``, plus ``confidence``, ``variability`` and ``aum`` when the log
+        holds recorded logits. ``forgetting_events`` and ``mean_correct`` are accepted too.
     n_boot : int, default 1000
         Bootstrap replicates for the interval of rho.
     confidence : float, default 0.95
@@ -516,15 +536,22 @@ def correlate(
     """
     if never not in ("exclude", "after_last"):
         raise ValueError(f"never must be 'exclude' or 'after_last'; got {never!r}")
+    logs = select_splits(log, split)
+    has_dynamics = any(lg.p_true is not None for lg in logs)
+    if targets is None:
+        targets = (*TARGETS, *DYNAMICS_COLUMNS) if has_dynamics else TARGETS
     for t in targets:
-        if t not in (*TARGETS, "forgetting_events", "mean_correct"):
+        if t not in ALL_TARGETS:
             raise ValueError(
-                f"targets must name per-example columns (learned_epoch, first_agreed_epoch, "
-                f"forgetting_events, mean_correct); got {t!r}"
+                f"targets must name per-example columns ({', '.join(ALL_TARGETS)}); got {t!r}"
+            )
+        if t in DYNAMICS_COLUMNS and not has_dynamics:
+            raise ValueError(
+                f"target {t!r} needs recorded logits (p_true / margin in the log); train with "
+                "--record-logits (record_logits=True) or feed the Recorder logits"
             )
     table = _read_stats(stats_table)
     stats_names, cat_names = _choose_columns(table, statistics, categorical)
-    logs = select_splits(log, split)
     stats_split = dict(stats_split or {})
     params = {
         "split": split,
@@ -562,15 +589,21 @@ def correlate(
                 raise ValueError(msg)
             report["skipped_splits"][lg.split] = msg
             continue
-        tables, rep = _correlate_split(
-            lg,
-            rows,
-            stats_names,
-            cat_names,
-            params,
-            seed_key=i_split,
-            chunk=chunk,
-        )
+        try:
+            tables, rep = _correlate_split(
+                lg,
+                rows,
+                stats_names,
+                cat_names,
+                params,
+                seed_key=i_split,
+                chunk=chunk,
+            )
+        except NoMatchingIds as err:
+            if split is not None or len(logs) == 1:
+                raise
+            report["skipped_splits"][lg.split] = str(err)
+            continue
         report["splits"][lg.split] = rep
         analysed.append(lg)
         for key, tab in tables.items():
@@ -586,7 +619,7 @@ def correlate(
     meta = {b"agreement": json.dumps(meta_obj, default=str).encode()}
     result = CorrelateResult(
         **{
-            key: pa.concat_tables(tabs).replace_schema_metadata(meta)
+            key: pa.concat_tables(tabs, promote_options="default").replace_schema_metadata(meta)
             for key, tabs in out_tables.items()
         },
         report=report,
@@ -661,6 +694,7 @@ def _correlate_split(
         columns[:, 2 * len(stats_names) + j] = codes == code
 
     scan = _scan(log, columns=columns, chunk=chunk)
+    dynamics = dynamics_columns(log, chunk=chunk)
     curves = _curves_table(
         log, scan, min_epoch=params["min_epoch"], min_agreement=params["min_agreement"]
     )
@@ -707,7 +741,7 @@ def _correlate_split(
     categorical = _long_table(c_rows, c_display, "fraction")
 
     # per example, with the joined statistics
-    per_ex = _per_example_table(log, scan)
+    per_ex = _per_example_table(log, scan, dynamics)
     per_ex = per_ex.append_column("in_stats", pa.array(found))
     for s in stats_names:
         v = stat_values[s]
@@ -716,7 +750,7 @@ def _correlate_split(
         per_ex = per_ex.append_column(cname, col)
 
     # correlations
-    corr = _correlations(log, scan, stat_values, params, seed_key)
+    corr = _correlations(log, scan, stat_values, params, seed_key, dynamics)
     rep["n_never_learned"] = int((scan.learned_idx < 0).sum())
     rep["n_never_agreed"] = int((scan.first_idx < 0).sum())
     rep["partial_epochs"] = [int(e) for e in epochs[log.logged.sum(axis=0) < log.n_models]]
@@ -760,6 +794,7 @@ def _correlations(
     stat_values: dict[str, np.ndarray],
     params: dict[str, Any],
     seed_key: int,
+    dynamics: dict[str, np.ndarray] | None = None,
 ) -> pa.Table:
     targets: dict[str, np.ndarray] = {}
     valid_t: dict[str, np.ndarray] = {}
@@ -774,6 +809,11 @@ def _correlations(
             else:
                 targets[t] = idx
                 valid_t[t] = idx >= 0
+        elif t in DYNAMICS_COLUMNS:
+            # float targets: NaN where the split has no value (no recorded logits there)
+            values = dynamics[t] if dynamics is not None else np.full(log.n_examples, np.nan)
+            targets[t] = values
+            valid_t[t] = ~np.isnan(values)
         elif t == "forgetting_events":
             targets[t] = scan.forgetting.astype(np.int64)
             valid_t[t] = np.ones(len(scan.forgetting), bool)
@@ -816,7 +856,12 @@ def _correlations(
                     results[(s, t)] = (float("nan"),) * 3 + (n_pairs,)
                 continue
             rxs = [rankers[s].ranks(tv[xvalid[s]]) for s in group]
-            ry = _int_ranks(y[both])
+            yb = y[both]
+            ry = (
+                _int_ranks(yb)
+                if yb.dtype.kind == "i"
+                else _Ranker(yb).ranks(np.ones(len(yb), bool))
+            )
             seq = np.random.SeedSequence([params["seed"], seed_key, i_t, i_g])
             for s, res in zip(group, _bootstrap_many(rxs, ry, seed=seq, **boot), strict=True):
                 results[(s, t)] = (*res, n_pairs)

@@ -7,10 +7,11 @@ writes correctness back to the right example id whatever the shuffling or worker
 Transforms (METHOD.md, no augmentation beyond the crops): uint8 -> float in [0, 1];
 gray replicated to 3 channels or RGB reduced to luminance (0.2989, 0.5870, 0.1140) to
 match ``in_channels``; when ``resize`` is set, the shorter side is resized to it
-(bilinear, antialiased, aspect kept); train: a random ``input_size`` crop; test: the
-center crop; then per-channel ``(x - mean) / std``. The random crop offsets of an example
-come from a generator seeded with (model seed, epoch, position), so a resumed run draws the
-same crops as an uninterrupted one, with any number of workers.
+(bilinear, antialiased, aspect kept), or with ``resize_mode="square"`` both sides are;
+train: a random ``input_size`` crop; test: the center crop; then per-channel
+``(x - mean) / std``. The random crop offsets of an example come from a generator seeded
+with (model seed, epoch, position), so a resumed run draws the same crops as an
+uninterrupted one, with any number of workers.
 
 Two loaders with the same output: readers that hold a split in memory as equally sized
 arrays (``reader.arrays(split)``: Fashion-MNIST, MNIST, the embedded sample, CIFAR-10)
@@ -79,6 +80,10 @@ def load_dataset(preset: Preset, root: str | None = None, *, limit: int | None =
     labels (``preset.random_fraction > 0``) replace the labels of a fraction of the train
     examples, drawn once from ``preset.label_seed`` (after the limit).
     """
+    if preset.dataset == "folder":  # any image folder: the splits are made here
+        from agreement.folder import load_folder_dataset
+
+        return load_folder_dataset(preset, root, limit=limit)
     reader = get_reader(preset.dataset, root, **preset.reader_options)
     classes = reader.classes()
     multilabel = bool(reader.multilabel)
@@ -164,6 +169,13 @@ def resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
 
 
+def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (B, C, H, W) to size x size (bilinear, antialiased, aspect not kept)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
 def crop_offsets(
     h: int, w: int, size: int, train: bool, rng: np.random.Generator | None
 ) -> tuple[int, int]:
@@ -185,6 +197,7 @@ class Transform:
         self.in_channels = preset.in_channels
         self.size = preset.input_size
         self.resize = preset.resize
+        self.square = preset.resize_mode == "square"
         self.mean = torch.tensor(preset.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(preset.std, dtype=torch.float32).view(1, -1, 1, 1)
 
@@ -193,7 +206,7 @@ class Transform:
     ) -> torch.Tensor:
         x = to_float(images, self.in_channels)
         if self.resize is not None:
-            x = resize_shorter(x, self.resize)
+            x = resize_square(x, self.resize) if self.square else resize_shorter(x, self.resize)
         h, w = x.shape[-2:]
         s = self.size
         if (h, w) != (s, s):
@@ -225,7 +238,8 @@ class _ReaderDataset(torch.utils.data.Dataset):
         pos, seed, epoch, train = key
         if self._reader is None:
             self._reader = reader_from_spec(self.spec)
-        img = torch.from_numpy(np.ascontiguousarray(self._reader.load(self.refs[pos])))
+        # writable: decoded images may be read-only views, which torch warns about
+        img = torch.from_numpy(np.require(self._reader.load(self.refs[pos]), requirements="CW"))
         rngs = [_example_rng(seed, epoch, pos)] if train else None
         x = self.transform(img.unsqueeze(0), train, rngs)[0]
         return x, pos

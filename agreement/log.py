@@ -39,6 +39,9 @@ class SplitLog:
         Whether labels are label sets (exact-match correctness).
     meta : dict
         Run metadata (preset, hyper-parameters, seeds, versions, device).
+    p_true, margin : ndarray of float16, shape (K, E, N), or None
+        Present when logits were recorded (:mod:`agreement.dynamics`): the true-class
+        probability and the margin of each cell; NaN where not logged.
     """
 
     split: str
@@ -50,6 +53,8 @@ class SplitLog:
     logged: np.ndarray | None = None
     multilabel: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    p_true: np.ndarray | None = None
+    margin: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.correct = np.asarray(self.correct, dtype=bool)
@@ -79,6 +84,12 @@ class SplitLog:
             raise ValueError(
                 f"pred must start with shape ({k}, {e}, {n}) like correct; got {self.pred.shape}"
             )
+        for name in ("p_true", "margin"):
+            values = getattr(self, name)
+            if values is not None and np.shape(values) != (k, e, n):
+                raise ValueError(
+                    f"{name} must have shape ({k}, {e}, {n}) like correct; got {np.shape(values)}"
+                )
 
     @property
     def n_models(self) -> int:

@@ -27,6 +27,10 @@ Per example:
   per-model mean).
 - ``mean_correct``: the fraction of logged (model, epoch) cells in which the example was
   right.
+- ``confidence``, ``variability``, ``aum`` (only when logits were recorded): cartography
+  confidence and variability (Swayamdipta et al. 2020; population std, ddof 0) and the
+  area under the margin (Pleiss et al. 2020), per model over epochs, then averaged over
+  models; see :mod:`agreement.dynamics`.
 
 Missing epochs (``log.logged[k, t]`` False) are never read as results: an epoch is computed
 over the models that logged it, ``n_models_logged`` says how many did and ``partial`` flags
@@ -43,6 +47,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from agreement.dynamics import dynamics_columns
 from agreement.log import SplitLog
 
 __all__ = ["curves", "per_example", "select_splits", "DEFAULT_CHUNK"]
@@ -305,7 +310,10 @@ def _curves_table(log: SplitLog, scan: _Scan, *, min_epoch: int, min_agreement: 
     return pa.table(data)
 
 
-def _per_example_table(log: SplitLog, scan: _Scan) -> pa.Table:
+def _per_example_table(
+    log: SplitLog, scan: _Scan, dynamics: dict[str, np.ndarray] | None = None
+) -> pa.Table:
+    """Per-example columns; ``dynamics`` (from :func:`dynamics_columns`) computed if None."""
     cells = int(log.logged.sum())
     learned_ok = scan.learned_idx >= 0
     first_ok = scan.first_idx >= 0
@@ -325,6 +333,9 @@ def _per_example_table(log: SplitLog, scan: _Scan) -> pa.Table:
     data["forgetting_events"] = pa.array(scan.forgetting, type=pa.int64())
     mean = scan.correct_cells / cells if cells else np.full(log.n_examples, np.nan)
     data["mean_correct"] = _nullable(mean, ~np.isnan(mean), pa.float64())
+    dynamics = dynamics if dynamics is not None else dynamics_columns(log)
+    for name, values in (dynamics or {}).items():
+        data[name] = _nullable(values, ~np.isnan(values), pa.float64())
     return pa.table(data)
 
 
@@ -431,11 +442,19 @@ def per_example(
         agreed at the last logged epoch), ``first_agreed_epoch`` (null if never),
         ``forgetting_events`` (right -> wrong transitions between consecutive logged epochs,
         summed over models) and ``mean_correct`` (fraction of logged model-epoch cells).
+        When the log holds recorded logits (``p_true`` / ``margin``), also ``confidence``
+        (mean true-class probability over epochs), ``variability`` (its population std,
+        ddof 0) and ``aum`` (mean margin), each per model and then averaged over models.
+        A split without them (in a dict with one that has them) gets nulls there.
 
     References
     ----------
     Toneva et al., "An Empirical Study of Example Forgetting during Deep Neural Network
     Learning", ICLR 2019 (forgetting events).
+    Swayamdipta et al., "Dataset Cartography: Mapping and Diagnosing Datasets with Training
+    Dynamics", EMNLP 2020 (confidence, variability).
+    Pleiss et al., "Identifying Mislabeled Data using the Area Under the Margin Ranking",
+    NeurIPS 2020 (AUM).
 
     Examples
     --------
@@ -448,5 +467,5 @@ def per_example(
     """
     logs = select_splits(log, split)
     tables = [_per_example_table(lg, _scan(lg, chunk=chunk)) for lg in logs]
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables, promote_options="default")
     return table.replace_schema_metadata(_metadata({"split": split}, logs))

@@ -14,6 +14,7 @@ from typing import Any
 ARCHITECTURES = ("lenet5", "vgg16", "resnet50", "densenet121")  # agreement.models builds them
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
+RESIZE_MODES = ("shorter", "square")
 
 _CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 _CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -38,7 +39,8 @@ class Preset:
     input_size : int
         Side of the square crop fed to the network.
     resize : int or None
-        Shorter side the image is resized to before cropping (None: no resize).
+        Size the image is resized to before cropping (None: no resize): its shorter side
+        (``resize_mode="shorter"``, aspect kept) or both sides (``"square"``).
     in_channels : int
         1 (gray; RGB images are converted to luminance) or 3 (gray images replicated).
     mean, std : tuple of float
@@ -58,8 +60,13 @@ class Preset:
         (0: true labels). Drawn once from ``label_seed``; the test split keeps its labels.
     label_seed : int
     reader_options : dict
-        Extra options passed to the reader (e.g. KTH-TIPS2b's test sample).
+        Extra options passed to the reader (e.g. KTH-TIPS2b's test sample). The ``folder``
+        preset reads ``test_fraction`` from here (see :mod:`agreement.folder`).
     train_split, test_split : str
+    resize_mode : str
+        ``shorter`` (default) or ``square`` (resize to ``resize`` x ``resize``, aspect not
+        kept; ``agreement train --size``). Left out of :meth:`to_dict` at its default, so
+        the settings of runs made before it existed stay the same.
     """
 
     name: str
@@ -87,11 +94,14 @@ class Preset:
     reader_options: dict[str, Any] = field(default_factory=dict)
     train_split: str = "train"
     test_split: str = "test"
+    resize_mode: str = "shorter"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (tuples become lists)."""
+        """JSON-serialisable form (tuples become lists; ``resize_mode`` only when not default)."""
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if d["resize_mode"] == "shorter":
+            del d["resize_mode"]
         return d
 
     def validate(self) -> Preset:
@@ -100,6 +110,7 @@ class Preset:
             (self.arch in ARCHITECTURES, "arch", f"one of {', '.join(ARCHITECTURES)}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}"),
+            (self.resize_mode in RESIZE_MODES, "resize_mode", f"one of {', '.join(RESIZE_MODES)}"),
             (self.batch_size >= 1, "batch_size", ">= 1"),
             (self.epochs >= 1, "epochs", ">= 1"),
             (self.lr > 0, "lr", "> 0"),
@@ -235,6 +246,27 @@ PRESETS: dict[str, Preset] = {
             weight_decay=5e-4,
             schedule="cosine",
             eta_min=0.0,
+        ),
+        # Any image folder (ImageFolder layout; agreement.folder makes the splits), resized to
+        # input_size x input_size; CPU-sized: pass --arch resnet50 --size 224 for real work.
+        Preset(
+            name="folder",
+            dataset="folder",
+            arch="lenet5",
+            input_size=32,
+            resize=32,
+            resize_mode="square",
+            in_channels=3,
+            mean=_IMAGENET_MEAN,
+            std=_IMAGENET_STD,
+            batch_size=64,
+            epochs=10,
+            optimizer="sgd",
+            lr=0.05,
+            weight_decay=5e-4,
+            schedule="cosine",
+            eta_min=0.0,
+            reader_options={"test_fraction": 0.2},
         ),
         # The demo: the embedded 3 000 + 1 000 Fashion-MNIST subset, seconds per model.
         Preset(

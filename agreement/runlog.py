@@ -24,7 +24,9 @@ Layout of ``RUN_DIR``
     most 256 classes, else uint16; for multi-label, list<uint16> of the classes whose
     logit is > 0, i.e. sigmoid > 0.5). Zstandard-compressed Parquet: booleans are
     bit-packed, so ``correct`` costs at most 1 bit per value plus page headers, usually
-    less after compression.
+    less after compression. With recorded logits (``record_logits``, or a
+    :class:`agreement.Recorder` fed logits) also ``p_true`` and ``margin`` (float16; see
+    :mod:`agreement.dynamics`).
 ``metrics/model_<k>.parquet``
     One row per *finished* epoch of model k: ``epoch``, ``lr`` (learning rate of the
     epoch's first batch), ``train_loss``, ``train_accuracy`` (from the logged train pass),
@@ -79,6 +81,10 @@ METRICS_SCHEMA = pa.schema(
 
 class RunLogError(ValueError):
     """A run directory is missing files or holds inconsistent ones."""
+
+
+class RunSettingsError(ValueError):
+    """The run directory holds a run with different settings (use force to replace it)."""
 
 
 # -- paths ------------------------------------------------------------------------------
@@ -202,10 +208,13 @@ def write_epoch_log(
     pred: np.ndarray,
     n_classes: int,
     multilabel: bool,
+    p_true: np.ndarray | None = None,
+    margin: np.ndarray | None = None,
 ) -> Path:
     """Write one (split, model, epoch) log: ``correct`` (N,) bool and ``pred``.
 
-    ``pred`` is (N,) class indices, or (N, C) bool label sets for multi-label.
+    ``pred`` is (N,) class indices, or (N, C) bool label sets for multi-label. ``p_true``
+    and ``margin`` (N,), when given, are stored as float16 columns.
     """
     if multilabel:
         pred_arr = pa.array(
@@ -214,13 +223,18 @@ def write_epoch_log(
     else:
         t = pred_type(n_classes)
         pred_arr = pa.array(np.asarray(pred).astype(t.to_pandas_dtype()), t)
-    table = pa.table({"correct": pa.array(np.asarray(correct, dtype=bool)), "pred": pred_arr})
+    cols = {"correct": pa.array(np.asarray(correct, dtype=bool)), "pred": pred_arr}
+    for name, values in (("p_true", p_true), ("margin", margin)):
+        if values is not None:
+            cols[name] = pa.array(np.asarray(values, dtype=np.float16))
+    table = pa.table(cols)
     table = table.replace_schema_metadata(
         {"split": split, "model": str(k), "epoch": str(epoch), "format": FORMAT}
     )
     path = epoch_log_path(run_dir, split, k, epoch)
-    # min/max statistics of a bool column are useless and cost bytes in every page header
-    write_parquet(path, table, write_statistics=False)
+    # min/max statistics of a bool column are useless and cost bytes in every page header;
+    # a dictionary helps the predicted classes but costs p_true / margin a third more
+    write_parquet(path, table, write_statistics=False, use_dictionary=["pred", "pred.list.element"])
     return path
 
 
@@ -229,7 +243,8 @@ def read_metrics(run_dir: Path, k: int) -> pa.Table:
     p = metrics_path(run_dir, k)
     if not p.exists():
         return METRICS_SCHEMA.empty_table()
-    return pq.read_table(p)
+    with pq.ParquetFile(p) as f:  # a quarter of read_table's time for this small file
+        return f.read()
 
 
 def commit_epoch(run_dir: Path, k: int, row: dict[str, float]) -> None:
@@ -275,7 +290,7 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> pa.Table:
 
 
 def load_log(
-    run_dir: str | os.PathLike[str], splits: list[str] | None = None
+    run_dir: str | os.PathLike[str], splits: list[str] | None = None, *, dynamics: bool = True
 ) -> dict[str, SplitLog]:
     """Read a run's correctness log.
 
@@ -285,6 +300,9 @@ def load_log(
         A directory written by :func:`agreement.train.train`.
     splits : list of str, optional
         Splits to read (default: all, usually ``train`` and ``test``).
+    dynamics : bool, default True
+        Read the ``p_true`` / ``margin`` columns when the log has them (recorded logits);
+        False skips them (2 x 2 bytes per cell in memory).
 
     Returns
     -------
@@ -292,7 +310,8 @@ def load_log(
         Per split: ids, labels, ``correct`` (K, E, N) bool, ``pred`` (K, E, N) int64 or
         (K, E, N, C) bool, ``epochs`` 1..E where E is the last epoch any model finished,
         ``logged`` (K, E) False where a model has no finished epoch (stopped early or not
-        yet there), and the run metadata in ``meta``.
+        yet there), the run metadata in ``meta``, and ``p_true`` / ``margin`` (K, E, N)
+        float16 (NaN where missing) when logits were recorded, else None.
 
     Examples
     --------
@@ -335,6 +354,7 @@ def load_log(
             pred = np.full((n_models, n_epochs, n), -1, dtype=np.int64)
         correct = np.zeros((n_models, n_epochs, n), dtype=bool)
         logged = np.zeros((n_models, n_epochs), dtype=bool)
+        extra: dict[str, np.ndarray] = {}  # p_true / margin, allocated when first seen
         for k in range(n_models):
             for t in finished[k]:
                 path = epoch_log_path(run_dir, split, k, int(t))
@@ -351,6 +371,11 @@ def load_log(
                     pred[k, t - 1] = _sets_to_bool(tab.column("pred"), n, n_classes)
                 else:
                     pred[k, t - 1] = tab.column("pred").to_numpy()
+                for name in ("p_true", "margin") if dynamics else ():
+                    if name in tab.column_names:
+                        if name not in extra:
+                            extra[name] = np.full((n_models, n_epochs, n), np.nan, np.float16)
+                        extra[name][k, t - 1] = tab.column(name).to_numpy(zero_copy_only=False)
                 logged[k, t - 1] = True
         out[split] = SplitLog(
             split=split,
@@ -362,6 +387,8 @@ def load_log(
             logged=logged,
             multilabel=multilabel,
             meta=meta,
+            p_true=extra.get("p_true"),
+            margin=extra.get("margin"),
         )
     return out
 
@@ -375,6 +402,29 @@ def _sets_to_bool(column: pa.ChunkedArray, n: int, n_classes: int) -> np.ndarray
     out = np.zeros((n, n_classes), dtype=bool)
     out[rows, values] = True
     return out
+
+
+def column_bits(run_dir: str | os.PathLike[str]) -> dict[str, float]:
+    """Measured on-disk cost of each log column, in bits per (model, epoch, example).
+
+    Compressed size of the column's chunks (data pages with their headers) over all log
+    files that have the column, divided by the number of values in those files.
+    """
+    sizes: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for path in Path(run_dir, "log").rglob("epoch_*.parquet"):
+        md = pq.ParquetFile(path).metadata
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            names = set()
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                name = col.path_in_schema.split(".")[0]  # a list column has nested paths
+                sizes[name] = sizes.get(name, 0) + col.total_compressed_size
+                names.add(name)
+            for name in names:
+                counts[name] = counts.get(name, 0) + rg.num_rows
+    return {name: 8 * sizes[name] / counts[name] for name in sizes if counts.get(name)}
 
 
 def correctness_bits(run_dir: str | os.PathLike[str]) -> dict[str, float]:

@@ -44,8 +44,10 @@ from torch import nn
 from agreement import __version__
 from agreement import runlog as rl
 from agreement.data import Dataset, SplitData, Transform, batches, load_dataset
+from agreement.dynamics import LogitBuffers
 from agreement.models import build_model
 from agreement.presets import Preset, get_preset
+from agreement.runlog import RunSettingsError  # noqa: F401  (raised here, defined there)
 from imstats.cluster import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -55,10 +57,6 @@ logger = logging.getLogger(__name__)
 
 AMP_MODES = ("none", "bf16", "fp16")
 Hook = Callable[[int, int, str], None]
-
-
-class RunSettingsError(ValueError):
-    """The run directory holds a run with different settings (use force to replace it)."""
 
 
 class CheckpointError(RuntimeError):
@@ -124,6 +122,7 @@ def train(
     threads: int | None = None,
     keep_checkpoints: bool = False,
     batched: bool = False,
+    record_logits: bool = False,
     only: list[int] | None = None,
     force: bool = False,
     hook: Hook | None = None,
@@ -169,6 +168,10 @@ def train(
     batched : bool
         Train the models together as one vmapped computation (:mod:`agreement.batched`);
         the logs agree in meaning with the sequential mode, not bit for bit.
+    record_logits : bool
+        Also log, per example, the true-class probability and the margin computed from the
+        logits (float16 columns ``p_true`` and ``margin``; :mod:`agreement.dynamics`), from
+        which :func:`agreement.per_example` derives confidence, variability and AUM.
     only : list of int, optional
         Train only these model indices (several processes can share one run directory).
     force : bool
@@ -249,6 +252,8 @@ def train(
         "channels_last": channels_last,
         "batched": batched,
     }
+    if record_logits:  # only when on: runs made before the option keep their settings
+        settings["record_logits"] = True
     # read the data first: a missing dataset must not cost an existing run (with force)
     data = load_dataset(p, None if root is None else str(root), limit=limit)
     _claim_run_dir(run_dir, settings, force)
@@ -263,7 +268,7 @@ def train(
             models=models, device=device, limit=limit, seed=seed,
             train_eval_pass=train_eval_pass, amp=amp, channels_last=channels_last,
             num_workers=num_workers, threads=threads, keep_checkpoints=keep_checkpoints,
-            hook=hook, **overrides,
+            record_logits=record_logits, hook=hook, **overrides,
         )  # fmt: skip
         train_on_cluster(
             scheduler,
@@ -505,6 +510,7 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
         n = len(train_split)
         correct = torch.zeros(n, dtype=torch.bool, device=dev)
         pred = _pred_buffer(n, ctx.data, dev)
+        dyn = _logit_buffers(ctx, n)
         loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         first_lr = None
         for i, (x, pos) in enumerate(
@@ -529,6 +535,8 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
                 loss = scorer.loss(out, y)
             c, pr = scorer.score(out.detach(), y)  # before the optimiser step
             correct[pos], pred[pos] = c, pr
+            if dyn is not None:
+                dyn.update(pos, out.detach(), y)
             loss_sum += loss.detach().double() * len(pos)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -546,12 +554,18 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
                 "Lower the learning rate (--lr) or check the data."
             )
         if ctx.settings["train_eval_pass"]:
-            correct, pred, train_loss = _evaluate(ctx, net, train_split, y_train, scorer, transform)
-        te_correct, te_pred, test_loss = _evaluate(ctx, net, test_split, y_test, scorer, transform)
+            dyn = _logit_buffers(ctx, n)
+            correct, pred, train_loss = _evaluate(
+                ctx, net, train_split, y_train, scorer, transform, dyn
+            )
+        te_dyn = _logit_buffers(ctx, len(test_split))
+        te_correct, te_pred, test_loss = _evaluate(
+            ctx, net, test_split, y_test, scorer, transform, te_dyn
+        )
         ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}
         if scaler is not None:
             ckpt["scaler"] = scaler.state_dict()
-        _write_epoch(ctx, k, epoch, (correct, pred), (te_correct, te_pred), ckpt)
+        _write_epoch(ctx, k, epoch, (correct, pred, dyn), (te_correct, te_pred, te_dyn), ckpt)
         row = _metrics_row(epoch, first_lr or p.lr, train_loss, correct, test_loss, te_correct, t0)
         _commit(ctx, k, row, delete_previous=not keep_checkpoints)
 
@@ -560,16 +574,20 @@ def _write_epoch(
     ctx: _Context,
     k: int,
     epoch: int,
-    train_log: tuple[torch.Tensor, torch.Tensor],
-    test_log: tuple[torch.Tensor, torch.Tensor],
+    train_log: tuple[Any, ...],
+    test_log: tuple[Any, ...],
     ckpt: dict[str, Any],
 ) -> None:
-    """Steps 1-2 of an epoch's record: both splits' log files, then the checkpoint."""
+    """Steps 1-2 of an epoch's record: both splits' log files, then the checkpoint.
+
+    Each log is ``(correct, pred)`` or ``(correct, pred, LogitBuffers or None)``.
+    """
     n_classes = len(ctx.data.classes)
-    for name, (c, pr) in (("train", train_log), ("test", test_log)):
+    for name, (c, pr, *dyn) in (("train", train_log), ("test", test_log)):
+        extra = dyn[0].columns() if dyn and dyn[0] is not None else {}
         rl.write_epoch_log(
             ctx.run_dir, name, k, epoch, c.cpu().numpy(), pr.cpu().numpy(), n_classes,
-            ctx.data.multilabel,
+            ctx.data.multilabel, **extra,
         )  # fmt: skip
     _call(ctx, k, epoch, "after_log")
     rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
@@ -637,6 +655,13 @@ def _to_device(x: torch.Tensor, ctx: _Context) -> torch.Tensor:
     return x
 
 
+def _logit_buffers(ctx: _Context, n: int) -> LogitBuffers | None:
+    """Buffers for p_true / margin when the run records them (``record_logits``)."""
+    if not ctx.settings.get("record_logits", False):
+        return None
+    return LogitBuffers(n, ctx.dev, ctx.data.multilabel)
+
+
 def _pred_buffer(n: int, data: Dataset, dev: torch.device) -> torch.Tensor:
     if data.multilabel:
         return torch.zeros((n, len(data.classes)), dtype=torch.bool, device=dev)
@@ -651,8 +676,12 @@ def _evaluate(
     y_all: torch.Tensor,
     scorer: _Scorer,
     transform: Transform,
+    dyn: LogitBuffers | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Eval-mode pass over ``split`` in order with center crops: correct, pred, mean loss."""
+    """Eval-mode pass over ``split`` in order with center crops: correct, pred, mean loss.
+
+    ``dyn``, when given, receives the p_true / margin of every example.
+    """
     net.eval()
     n = len(split)
     correct = torch.zeros(n, dtype=torch.bool, device=ctx.dev)
@@ -673,6 +702,8 @@ def _evaluate(
             y = y_all[pos]
             c, pr = scorer.score(out, y)
             correct[pos], pred[pos] = c, pr
+            if dyn is not None:
+                dyn.update(pos, out, y)
             loss_sum += scorer.loss(out.float(), y).double() * len(pos)
     return correct, pred, float(loss_sum) / n
 

@@ -66,8 +66,10 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--stats",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="imstats table (Parquet). Default: RUN_DIR/stats.parquet or run.json 'stats'.",
+    multiple=True,
+    help="imstats table (Parquet), or any table with an 'id' column (.parquet, .csv), "
+    "CIFAR-10H cifar10h-probs.npy, Pascal VOC difficulty .txt. Repeatable: the tables are "
+    "joined by id. Default: RUN_DIR/stats.parquet or run.json 'stats'.",
 )
 @click.option(
     "--out",
@@ -126,7 +128,7 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 def correlate_cmd(
     run_dir: Path,
-    stats: Path | None,
+    stats: tuple[Path, ...],
     out: Path | None,
     split: str | None,
     statistics: tuple[str, ...],
@@ -151,9 +153,10 @@ def correlate_cmd(
     import agreement
     from agreement.correlate import correlate
 
-    stats_path = _stats_path(run_dir, stats)
-    if not stats_path.exists():
-        raise click.ClickException(f"stats table {str(stats_path)!r} does not exist")
+    paths = list(stats) or [_stats_path(run_dir, None)]
+    for stats_path in paths:
+        if not stats_path.exists():
+            raise click.ClickException(f"stats table {str(stats_path)!r} does not exist")
     load_log = getattr(agreement, "load_log", None)
     if load_log is None:
         raise click.ClickException("agreement.load_log is not available in this install")
@@ -161,7 +164,7 @@ def correlate_cmd(
         log = load_log(run_dir)
         res = correlate(
             log,
-            stats_path,
+            paths[0] if len(paths) == 1 else paths,
             split=split,
             statistics=list(statistics) or None,
             categorical=list(categorical) or None,
@@ -177,7 +180,8 @@ def correlate_cmd(
         raise click.ClickException(str(err)) from err
     out = out if out is not None else run_dir / ANALYSIS_DIR
     for name, rep in res.report["splits"].items():
-        line = f"{name}: {rep['n_matched']}/{rep['n_log']} examples joined to {stats_path.name}"
+        joined = " + ".join(p.name for p in paths)
+        line = f"{name}: {rep['n_matched']}/{rep['n_log']} examples joined to {joined}"
         if rep["n_missing_in_stats"]:
             line += f", {rep['n_missing_in_stats']} without statistics"
         if rep["n_error_rows"]:

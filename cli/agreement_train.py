@@ -14,7 +14,8 @@ from imstats.cluster import DEFAULT_TIMEOUT
 @click.option(
     "--preset",
     required=True,
-    help="cifar10, voc, imagenet, kth-tips2b, random-labels, fashion-mnist or sample.",
+    help="cifar10, voc, imagenet, kth-tips2b, random-labels, fashion-mnist, sample, or folder "
+    "(any image folder given as --root).",
 )
 @click.option(
     "--root",
@@ -39,6 +40,12 @@ from imstats.cluster import DEFAULT_TIMEOUT
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the batch size.")
 @click.option("--arch", default=None, help="lenet5, vgg16, resnet50 or densenet121.")
+@click.option(
+    "--size",
+    type=int,
+    default=None,
+    help="Resize every image to SIZE x SIZE (aspect not kept) and feed that to the network.",
+)
 @click.option("--lr", type=float, default=None, help="Override the (peak) learning rate.")
 @click.option("--optimizer", default=None, help="sgd or adam.")
 @click.option("--momentum", type=float, default=None)
@@ -76,6 +83,12 @@ from imstats.cluster import DEFAULT_TIMEOUT
 )
 @click.option("--keep-checkpoints", is_flag=True, help="Keep every epoch's checkpoint.")
 @click.option("--batched", is_flag=True, help="Train the K models as one vmapped computation.")
+@click.option(
+    "--record-logits",
+    is_flag=True,
+    help="Also log each example's true-class probability and margin (confidence, variability, "
+    "AUM).",
+)
 @click.option(
     "--model-index", "only", type=int, multiple=True, help="Train only this model (repeatable)."
 )
@@ -119,6 +132,8 @@ def train_cmd(
     threads: int | None,
     keep_checkpoints: bool,
     batched: bool,
+    record_logits: bool,
+    size: int | None,
     only: tuple[int, ...],
     force: bool,
     scheduler: str | None,
@@ -143,6 +158,8 @@ def train_cmd(
     overrides.update(
         {k.replace("-", "_"): v for k, v in parse_pairs(extra, "--set", "gamma=0.2").items()}
     )
+    if size is not None:
+        overrides.update(input_size=size, resize=size, resize_mode="square")
     try:
         run_dir = train(
             preset,
@@ -159,6 +176,7 @@ def train_cmd(
             threads=threads,
             keep_checkpoints=keep_checkpoints,
             batched=batched,
+            record_logits=record_logits,
             only=list(only) or None,
             force=force,
             progress=None if quiet else (lambda msg: click.echo(msg, err=True)),

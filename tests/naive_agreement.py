@@ -159,3 +159,56 @@ def naive_average_ranks(x):
         equal = sum(1 for j in range(n) if x[j] == x[i])
         ranks.append(less + (equal + 1) / 2)
     return ranks
+
+
+def naive_logit_measures(row, label, multilabel):
+    """(p_true, margin) of one example's logits, with math.exp and one class at a time.
+
+    Single-label: softmax probability of ``label``, and its logit minus the largest other.
+    Multi-label (``label`` a list of bools): product over classes of the sigmoid of the
+    signed logit (+ for present, - for absent), and the smallest signed logit.
+    """
+    row = [float(v) for v in row]
+    if multilabel:
+        prob = 1.0
+        smallest = math.inf
+        for z, present in zip(row, label, strict=True):
+            s = z if present else -z
+            prob *= 1.0 / (1.0 + math.exp(-s)) if s > -700 else 0.0
+            smallest = min(smallest, s)
+        return prob, smallest
+    top = max(row)
+    total = sum(math.exp(z - top) for z in row)
+    p = math.exp(row[label] - top) / total
+    other = max(z for c, z in enumerate(row) if c != label)
+    return p, row[label] - other
+
+
+def naive_dynamics(log):
+    """Per example: confidence, variability (population std) and AUM, as dict of lists.
+
+    Per model over the logged epochs whose value is not NaN, then the mean over models that
+    have at least one value; NaN where none has.
+    """
+    out = {"confidence": [], "variability": [], "aum": []}
+    for n in range(log.n_examples):
+        per = {"confidence": [], "variability": [], "aum": []}
+        for k in range(log.n_models):
+            ps, ms = [], []
+            for t in range(log.n_epochs):
+                if not log.logged[k, t]:
+                    continue
+                p, m = float(log.p_true[k, t, n]), float(log.margin[k, t, n])
+                if not math.isnan(p):
+                    ps.append(p)
+                if not math.isnan(m):
+                    ms.append(m)
+            if ps:
+                mean = sum(ps) / len(ps)
+                per["confidence"].append(mean)
+                per["variability"].append(math.sqrt(sum((p - mean) ** 2 for p in ps) / len(ps)))
+            if ms:
+                per["aum"].append(sum(ms) / len(ms))
+        for key, values in per.items():
+            out[key].append(sum(values) / len(values) if values else math.nan)
+    return out
