@@ -12,6 +12,7 @@ def main() -> None:
 
 
 from cli.agreement_analysis import correlate_cmd, plot_cmd, report_cmd  # noqa: E402
+from cli.agreement_curriculum import curriculum_cmd  # noqa: E402
 from cli.agreement_demo import demo_cmd  # noqa: E402
 from cli.agreement_train import train_cmd  # noqa: E402
 
@@ -20,3 +21,4 @@ main.add_command(correlate_cmd)
 main.add_command(plot_cmd)
 main.add_command(report_cmd)
 main.add_command(demo_cmd)
+main.add_command(curriculum_cmd)
