@@ -534,3 +534,16 @@ def test_cli_curriculum_and_train(prior, tmp_path):
     assert res.exit_code == 2 and "--anti need(s) --curriculum" in res.output
     res = CliRunner().invoke(main, ["curriculum", str(run), "--by", "nope", "--out", str(out)])
     assert res.exit_code == 1 and "no source has a column 'nope'" in res.output
+
+
+@pytest.mark.slow
+def test_a_curriculum_run_on_a_dask_cluster_equals_the_sequential_one(prior, curr_run, tmp_path):
+    pytest.importorskip("distributed")
+    kw = dict(curriculum=prior[1], pacing="exponential", start=0.2, inc=2.0, step_length=3)
+    run = train("sample", out=tmp_path / "run", scheduler="local:1", **kw, **SMALL)
+    assert rl.load_run(run)["settings"] == rl.load_run(curr_run)["settings"]
+    for f in sorted(p.relative_to(curr_run) for p in curr_run.rglob("*.parquet")):
+        a, b = pq.read_table(run / f), pq.read_table(curr_run / f)
+        if f.parts[0] == "metrics":
+            a, b = a.drop(["seconds"]), b.drop(["seconds"])
+        assert a.equals(b), f
