@@ -195,10 +195,11 @@ def curriculum_experiment(
     say(f"experiment: image statistics {', '.join(stats)} of split {p.train_split!r}")
     import imstats
 
-    stats_path = imstats.compute(
+    stats_path = out / "stats.parquet"
+    imstats.compute(
         p.dataset,
         root=root,
-        out=out / "stats.parquet",
+        out=stats_path,  # its return value changed across versions (path or table)
         stats=list(stats),
         split=p.train_split,
         limit=limit,
@@ -207,13 +208,13 @@ def curriculum_experiment(
         progress=False,
     )
 
-    choice = _choose_statistic(prior, Path(stats_path), list(stats), p.train_split, seed)
+    choice = _choose_statistic(prior, stats_path, list(stats), p.train_split, seed)
     orders = out / "orders"
     learned_order = orders / "learned_epoch.parquet"
     export_order(prior, "learned_epoch", out=learned_order, split="train", seed=seed)
     stat_order = orders / f"{choice['statistic']}.parquet"
     export_order(
-        Path(stats_path),
+        stats_path,
         f"{choice['statistic']}:{choice['direction']}",
         out=stat_order,
         split=p.train_split,
