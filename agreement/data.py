@@ -259,31 +259,36 @@ def batches(
     seed: int,
     epoch: int,
     num_workers: int = 0,
+    plan: list[np.ndarray] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(inputs, positions)`` batches of one split for one epoch.
 
     ``train=True``: examples shuffled by a generator seeded with (seed, epoch) and random
     crops; otherwise the split in order with center crops. ``positions`` is an int64
-    tensor of the examples' positions in the split.
+    tensor of the examples' positions in the split. ``plan``, optional: the positions of
+    each batch (a curriculum's draws, :mod:`agreement.curriculum`) instead of the shuffled
+    split; crops are seeded as above.
     """
     n = len(data)
-    if train:
-        g = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-        )
-        order = torch.randperm(n, generator=g)
+    if plan is not None:
+        groups = [torch.as_tensor(np.asarray(p, dtype=np.int64)) for p in plan]
     else:
-        order = torch.arange(n)
+        if train:
+            g = torch.Generator().manual_seed(
+                int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+            )
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        groups = [order[start : start + batch_size] for start in range(0, n, batch_size)]
     if data.images is not None:
         images = torch.from_numpy(data.images)
-        for start in range(0, n, batch_size):
-            pos = order[start : start + batch_size]
+        for pos in groups:
             needs_rng = train and images.shape[1:3] != (transform.size,) * 2
             rngs = [_example_rng(seed, epoch, int(p)) for p in pos] if needs_rng else None
             yield transform(images[pos], train, rngs), pos
         return
-    keys = [(int(p), seed, epoch, train) for p in order]
-    sampler = [keys[i : i + batch_size] for i in range(0, n, batch_size)]
+    sampler = [[(int(p), seed, epoch, train) for p in pos] for pos in groups]
     loader = torch.utils.data.DataLoader(
         _ReaderDataset(data, transform),
         batch_sampler=sampler,

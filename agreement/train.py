@@ -130,6 +130,12 @@ def train(
     scheduler: str | os.PathLike[str] | Client | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     resources: dict[str, float] | None = None,
+    curriculum: str | os.PathLike[str] | None = None,
+    pacing: str = "exponential",
+    start: float = 0.2,
+    inc: float = 1.9,
+    step_length: int | None = None,
+    anti: bool = False,
     **overrides: Any,
 ) -> Path:
     """Train ``models`` networks with the settings of ``preset`` and log their correctness.
@@ -196,6 +202,23 @@ def train(
         With a scheduler: the Dask worker resources each model's task asks for, e.g.
         ``{"GPU": 1}`` with workers started as ``dask worker ADDR --resources GPU=1``, so
         that each GPU trains one model at a time.
+    curriculum : path or "random", optional
+        Train with a curriculum (:mod:`agreement.curriculum`): an ordering file written by
+        :func:`agreement.curriculum.export_order` (``agreement curriculum``), or
+        ``"random"`` (a random ordering drawn from ``seed``). Each batch is drawn from the
+        g(i) first examples of the ordering at global step i; epochs keep the number of
+        steps of plain training. The train log then comes from a clean eval pass over the
+        whole split (``train_eval_pass`` is set). The schedule is written to
+        ``RUN_DIR/curriculum/`` and the settings record the ordering's hash.
+    pacing : {"exponential", "step", "linear"}
+        The pacing function g (see :mod:`agreement.curriculum` for the closed forms).
+    start, inc : float
+        The first fraction of the data (0 < start <= 1) and the exponential growth factor.
+    step_length : int, optional
+        Steps per exponential stage, steps before the full set (``step``), or steps of the
+        linear ramp. Default: one epoch's steps.
+    anti : bool
+        Reverse the ordering (hardest first).
     **overrides
         Any :class:`~agreement.presets.Preset` field: ``epochs``, ``batch_size``, ``arch``,
         ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``schedule``, ...
@@ -235,6 +258,8 @@ def train(
         dev_type = "auto" if device == "auto" else torch.device(device).type
     if amp == "fp16" and dev_type == "cpu":
         raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' or 'none' on the CPU")
+    if curriculum is not None and batched:
+        raise ValueError("a curriculum is not supported in batched mode; drop batched")
     indices = list(range(models)) if only is None else sorted(set(only))
     if any(not 0 <= k < models for k in indices):
         raise ValueError(f"only must hold model indices in 0..{models - 1}; got {only}")
@@ -256,7 +281,19 @@ def train(
         settings["record_logits"] = True
     # read the data first: a missing dataset must not cost an existing run (with force)
     data = load_dataset(p, None if root is None else str(root), limit=limit)
+    curr = None
+    if curriculum is not None:
+        from agreement.curriculum import make_curriculum
+
+        curr = make_curriculum(
+            curriculum, data.train.ids, seed=seed, pacing=pacing, start=start, inc=inc,
+            step_length=step_length, anti=anti, batch_size=p.batch_size, epochs=p.epochs,
+        )  # fmt: skip
+        settings["curriculum"] = curr.settings
+        settings["train_eval_pass"] = True  # the train log must cover the whole split
     _claim_run_dir(run_dir, settings, force)
+    if curr is not None:
+        curr.write(run_dir)
     if scheduler is not None:
         from agreement.train_dask import describe_device, train_on_cluster
 
@@ -270,6 +307,12 @@ def train(
             num_workers=num_workers, threads=threads, keep_checkpoints=keep_checkpoints,
             record_logits=record_logits, hook=hook, **overrides,
         )  # fmt: skip
+        if curriculum is not None:
+            where = curriculum if str(curriculum) == "random" else os.path.abspath(curriculum)
+            remote.update(
+                curriculum=where, pacing=pacing, start=start, inc=inc, step_length=step_length,
+                anti=anti,
+            )  # fmt: skip
         train_on_cluster(
             scheduler,
             preset,
@@ -292,6 +335,7 @@ def train(
         if not rl.run_json(run_dir).exists():
             _write_run(run_dir, settings, data, _device_name(dev))
         ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
+        ctx.curriculum = curr
         if batched:
             from agreement.batched import train_batched
 
@@ -332,6 +376,7 @@ class _Context:
     num_workers: int
     hook: Hook | None
     say: Callable[[str], None]
+    curriculum: Any = None  # agreement.curriculum.Curriculum: draws the training batches
 
 
 def _normalised(obj: Any) -> Any:
@@ -340,7 +385,7 @@ def _normalised(obj: Any) -> Any:
 
 def _claim_run_dir(run_dir: Path, settings: dict[str, Any], force: bool) -> None:
     """Refuse a directory holding another run (unless force, which clears it)."""
-    ours = ("run.json", "examples", "log", "metrics", "status", "checkpoints")
+    ours = ("run.json", "examples", "log", "metrics", "status", "checkpoints", "curriculum")
     if rl.run_json(run_dir).exists():
         old = rl.read_json(rl.run_json(run_dir)).get("settings", {})
         new = _normalised(settings)
@@ -522,6 +567,9 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
                 seed=model_seed,
                 epoch=epoch,
                 num_workers=ctx.num_workers,
+                plan=None
+                if ctx.curriculum is None
+                else ctx.curriculum.epoch_batches(model_seed, epoch),
             )
         ):
             lr = lr_at(p, epoch - 1, i, steps)

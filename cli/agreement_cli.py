@@ -12,7 +12,9 @@ def main() -> None:
 
 
 from cli.agreement_analysis import correlate_cmd, plot_cmd, report_cmd  # noqa: E402
+from cli.agreement_curriculum import curriculum_cmd  # noqa: E402
 from cli.agreement_demo import demo_cmd  # noqa: E402
+from cli.agreement_experiment import experiment_group  # noqa: E402
 from cli.agreement_train import train_cmd  # noqa: E402
 
 main.add_command(train_cmd)
@@ -20,3 +22,5 @@ main.add_command(correlate_cmd)
 main.add_command(plot_cmd)
 main.add_command(report_cmd)
 main.add_command(demo_cmd)
+main.add_command(curriculum_cmd)
+main.add_command(experiment_group)

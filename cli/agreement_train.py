@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli._pairs import parse_pairs
+from cli.agreement_curriculum import curriculum_options, pop_options
 from imstats.cluster import DEFAULT_TIMEOUT
 
 
@@ -115,6 +116,7 @@ from imstats.cluster import DEFAULT_TIMEOUT
     help="With --scheduler: Dask resources each model task asks for, e.g. GPU=1 with workers "
     "started as `dask worker ADDR --resources GPU=1` (one model per GPU at a time).",
 )
+@curriculum_options
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
 def train_cmd(
     preset: str,
@@ -155,6 +157,7 @@ def train_cmd(
     from imstats.cluster import INSTALL_HINT, SchedulerError
     from imstats.dataset import DatasetNotFoundError
 
+    curriculum = pop_options(overrides)
     overrides.update(
         {k.replace("-", "_"): v for k, v in parse_pairs(extra, "--set", "gamma=0.2").items()}
     )
@@ -183,6 +186,7 @@ def train_cmd(
             scheduler=scheduler,
             timeout=timeout,
             resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
+            **curriculum,
             **overrides,
         )
     except (DatasetNotFoundError, KeyError, ValueError) as e:
