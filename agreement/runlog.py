@@ -284,7 +284,9 @@ def load_log(
     run_dir : path
         A directory written by :func:`agreement.train.train`.
     splits : list of str, optional
-        Splits to read (default: all, usually ``train`` and ``test``).
+        Splits to read (default: every split run.json lists, usually ``train`` and
+        ``test``). A listed split whose ``examples/<split>.parquet`` is missing is a
+        RunLogError naming the file, never a split silently left out.
 
     Returns
     -------
@@ -317,14 +319,9 @@ def load_log(
         "settings": settings,
         "status": [read_status(run_dir, k) for k in range(n_models)],
     }
-    if splits is None:
-        splits = sorted(p.stem for p in (run_dir / "examples").glob("*.parquet"))
     out = {}
-    for split in splits:
-        ex_path = examples_path(run_dir, split)
-        if not ex_path.exists():
-            raise RunLogError(f"split {split!r} is not in run {str(run_dir)!r} ({ex_path} missing)")
-        ex = pq.read_table(ex_path)
+    for split in _splits_to_read(run_dir, run, splits):
+        ex = pq.read_table(examples_path(run_dir, split))
         ids = np.asarray(ex.column("id").to_pylist(), dtype=str)
         n = len(ids)
         if multilabel:
@@ -364,6 +361,32 @@ def load_log(
             meta=meta,
         )
     return out
+
+
+def _splits_to_read(run_dir: Path, run: dict[str, Any], splits: list[str] | None) -> list[str]:
+    """The splits to read: those asked for, else those run.json lists; each file must exist.
+
+    run.json (``meta.splits``) says which splits the run has, so a deleted examples file is
+    an error rather than a split that silently disappears. Runs written without that entry
+    fall back to the examples files present.
+    """
+    listed = run["meta"].get("splits")
+    have = sorted(listed) if isinstance(listed, dict) else None
+    if have is None:
+        have = sorted(p.stem for p in (run_dir / "examples").glob("*.parquet"))
+    for split in splits if splits is not None else have:
+        path = examples_path(run_dir, split)
+        if split not in have:
+            raise RunLogError(
+                f"split {split!r} is not in run {str(run_dir)!r}; it has the splits {have}"
+            )
+        if not path.exists():
+            raise RunLogError(
+                f"run {str(run_dir)!r} has the split {split!r} (run.json lists it) but {path} "
+                "is missing: the run directory was damaged. Restore the file from a copy of "
+                "the run, or train again with --force to start over."
+            )
+    return list(splits) if splits is not None else have
 
 
 def _sets_to_bool(column: pa.ChunkedArray, n: int, n_classes: int) -> np.ndarray:
