@@ -156,8 +156,46 @@ def write_parquet(path: Path, table: pa.Table, **options: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON in ``path``; RunLogError naming the file (and what to do) when it is damaged."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise RunLogError(
+            f"{path} is not valid JSON ({err}); it was damaged or edited. {_json_advice(path)}"
+        ) from err
+
+
+def _json_advice(path: Path) -> str:
+    if path.name == "run.json":
+        return (
+            "It holds the run's settings: restore it from a copy of the run, or train again "
+            "with --force to start over."
+        )
+    if path.parent.name == "status":
+        return (
+            "Status files only record progress: delete it and rerun `agreement train` with "
+            "the same arguments, which rewrites it (a model recorded as failed is then "
+            "trained again)."
+        )
+    return "Restore it from a copy of the run."
+
+
+def _expect_object(obj: Any, path: Path, keys: tuple[str, ...], where: str = "") -> dict[str, Any]:
+    """``obj`` if it is a JSON object with ``keys``; RunLogError naming ``path`` otherwise."""
+    if not isinstance(obj, dict):
+        what = f"{where!r} is" if where else "holds"
+        raise RunLogError(
+            f"{path} {what} a JSON {type(obj).__name__}, not an object; it was damaged or "
+            f"edited. {_json_advice(path)}"
+        )
+    missing = [f"{where}.{k}" if where else k for k in keys if k not in obj]
+    if missing:
+        raise RunLogError(
+            f"{path} lacks the entries {missing}; it was damaged or edited. {_json_advice(path)}"
+        )
+    return obj
 
 
 def _label_array(labels: np.ndarray, multilabel: bool) -> pa.Array:
@@ -247,26 +285,38 @@ def finished_epoch(run_dir: Path, k: int) -> int:
 
 def read_status(run_dir: Path, k: int) -> dict[str, Any]:
     p = status_path(run_dir, k)
-    return read_json(p) if p.exists() else {"state": "pending", "epoch": 0, "message": ""}
+    if not p.exists():
+        return {"state": "pending", "epoch": 0, "message": ""}
+    return _expect_object(read_json(p), p, ("state", "epoch"))
 
 
 # -- reading ----------------------------------------------------------------------------
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The contents of ``RUN_DIR/run.json``; RunLogError when it is missing."""
+    """The contents of ``RUN_DIR/run.json``; RunLogError when it is missing or not JSON."""
     p = run_json(Path(run_dir))
     if not p.exists():
         raise RunLogError(
             f"{str(run_dir)!r} is not a training run: {p.name} is missing. Pass the RUN_DIR "
             "given to `agreement train --out`."
         )
-    return read_json(p)
+    return _expect_object(read_json(p), p, ())
+
+
+def _load_trained_run(run_dir: Path) -> dict[str, Any]:
+    """run.json with the entries the log readers need; RunLogError naming it otherwise."""
+    run = load_run(run_dir)
+    p = run_json(run_dir)
+    _expect_object(run, p, ("settings", "meta"))
+    _expect_object(run["settings"], p, ("models",), "settings")
+    _expect_object(run["meta"], p, ("multilabel", "classes"), "meta")
+    return run
 
 
 def load_metrics(run_dir: str | os.PathLike[str]) -> pa.Table:
     """Per-epoch metrics of every model in one table, with a ``model`` column."""
-    run = load_run(run_dir)
+    run = _load_trained_run(Path(run_dir))
     tables = []
     for k in range(run["settings"]["models"]):
         t = read_metrics(Path(run_dir), k)
@@ -303,7 +353,7 @@ def load_log(
     (5, 8, 1000)
     """
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    run = _load_trained_run(run_dir)
     settings = run["settings"]
     n_models = int(settings["models"])
     multilabel = bool(run["meta"]["multilabel"])

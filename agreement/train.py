@@ -337,7 +337,7 @@ def _claim_run_dir(run_dir: Path, settings: dict[str, Any], force: bool) -> None
     """Refuse a directory holding another run (unless force, which clears it)."""
     ours = ("run.json", "examples", "log", "metrics", "status", "checkpoints")
     if rl.run_json(run_dir).exists():
-        old = rl.read_json(rl.run_json(run_dir)).get("settings", {})
+        old = rl.load_run(run_dir).get("settings", {})
         new = _normalised(settings)
         if old == new:
             return

@@ -41,3 +41,39 @@ def test_a_deleted_examples_file_is_an_error_naming_it(copy, tmp_path):
     pq.write_table(pa.table({"id": ["a"], "entropy": [1.0]}), stats)
     res = CliRunner().invoke(main, ["correlate", str(copy), "--stats", str(stats)])
     assert res.exit_code != 0 and "test.parquet is missing" in res.output
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", r"run\.json is not valid JSON \(Expecting"),
+        ("[1, 2]", r"run\.json holds a JSON list, not an object"),
+        ('{"settings": {}, "meta": {}}', r"run\.json lacks the entries \['settings\.models'\]"),
+    ],
+)
+def test_a_damaged_run_json_is_named_with_what_to_do(copy, text, match):
+    rl.run_json(copy).write_text(text)
+    for call in (agreement.load_log, agreement.load_metrics):
+        with pytest.raises(rl.RunLogError, match=match + ".*--force to start over"):
+            call(copy)
+    if text != '{"settings": {}, "meta": {}}':  # train compares settings, which differ: refused
+        with pytest.raises(rl.RunLogError, match=match):
+            train("sample", out=copy, **SMALL)
+
+
+def test_a_damaged_status_file_is_named_with_what_to_do(copy):
+    path = rl.status_path(copy, 1)
+    path.write_bytes(b'{"state": "fini')
+    with pytest.raises(rl.RunLogError, match=r"status/model_1\.json is not valid JSON.*delete it"):
+        agreement.load_log(copy)
+    with pytest.raises(rl.RunLogError, match=r"model_1\.json is not valid JSON"):
+        train("sample", out=copy, **SMALL)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(rl.RunLogError, match=r"model_1\.json is not valid JSON"):
+        agreement.load_log(copy)
+    path.write_text('"finished"')
+    with pytest.raises(rl.RunLogError, match=r"model_1\.json holds a JSON str, not an object"):
+        agreement.load_log(copy)
+    path.unlink()  # as the message says: the next run rewrites it
+    train("sample", out=copy, **SMALL)
+    assert rl.read_status(copy, 1)["state"] == "finished"
