@@ -24,7 +24,9 @@ Layout of ``RUN_DIR``
     most 256 classes, else uint16; for multi-label, list<uint16> of the classes whose
     logit is > 0, i.e. sigmoid > 0.5). Zstandard-compressed Parquet: booleans are
     bit-packed, so ``correct`` costs at most 1 bit per value plus page headers, usually
-    less after compression.
+    less after compression. The schema metadata records what the file holds (``split``,
+    ``model``, ``epoch``, and ``run``, the :func:`run_identity` of the run's settings);
+    ``load_log`` checks it against the file's place, so moved or swapped files are an error.
 ``metrics/model_<k>.parquet``
     One row per *finished* epoch of model k: ``epoch``, ``lr`` (learning rate of the
     epoch's first batch), ``train_loss``, ``train_accuracy`` (from the logged train pass),
@@ -49,6 +51,7 @@ crops and seeds), and ``load_log`` never reads an epoch whose metrics row is mis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -227,6 +230,59 @@ def write_examples(
     write_parquet(examples_path(run_dir, split), table)
 
 
+def run_identity(settings: dict[str, Any]) -> str:
+    """A short hash of a run's settings, recorded in its log files and checkpoints.
+
+    Runs with the same settings share it; a file stamped with another identity comes from
+    a run with other settings.
+    """
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _mismatch(held: dict[str, str], expected: dict[str, str]) -> list[str]:
+    """Keys whose recorded value differs from the expected one (absent keys: unverified)."""
+    return [key for key in expected if key in held and held[key] != expected[key]]
+
+
+def _describe(d: dict[str, str], keys: list[str]) -> str:
+    return ", ".join(f"{key} {d[key]!r}" if key == "split" else f"{key} {d[key]}" for key in keys)
+
+
+def check_log_identity(
+    path: Path, metadata: dict[bytes, bytes] | None, split: str, k: int, epoch: int, run: str
+) -> None:
+    """RunLogError when a log file's schema metadata says it belongs elsewhere.
+
+    Files written before the metadata existed (no keys) pass unverified.
+    """
+    held = {
+        key.decode(): value.decode()
+        for key, value in (metadata or {}).items()
+        if key in (b"split", b"model", b"epoch", b"run")
+    }
+    expected = {"split": split, "model": str(k), "epoch": str(epoch), "run": run}
+    wrong = _mismatch(held, expected)
+    if not wrong:
+        return
+    if wrong == ["run"]:
+        what = (
+            f"comes from a run with other settings (run identity {held['run']}; this run's, "
+            f"from run.json, is {run})"
+        )
+    else:
+        keys = [key for key in ("split", "model", "epoch") if key in held]
+        what = (
+            f"holds the log of {_describe(held, keys)} but its place in the run directory is "
+            f"that of {_describe(expected, keys)}"
+        )
+    raise RunLogError(
+        f"{path} {what}: log files were moved, swapped or copied from elsewhere. Put them "
+        "back where they belong (each file's schema metadata says which split, model and "
+        "epoch it holds), restore them from a copy of the run, or train again with --force."
+    )
+
+
 def pred_type(n_classes: int) -> pa.DataType:
     return pa.uint8() if n_classes <= 256 else pa.uint16()
 
@@ -253,9 +309,10 @@ def write_epoch_log(
         t = pred_type(n_classes)
         pred_arr = pa.array(np.asarray(pred).astype(t.to_pandas_dtype()), t)
     table = pa.table({"correct": pa.array(np.asarray(correct, dtype=bool)), "pred": pred_arr})
-    table = table.replace_schema_metadata(
-        {"split": split, "model": str(k), "epoch": str(epoch), "format": FORMAT}
-    )
+    identity = {"split": split, "model": str(k), "epoch": str(epoch), "format": FORMAT}
+    if run_json(run_dir).exists():
+        identity["run"] = run_identity(read_json(run_json(run_dir))["settings"])
+    table = table.replace_schema_metadata(identity)
     path = epoch_log_path(run_dir, split, k, epoch)
     # min/max statistics of a bool column are useless and cost bytes in every page header
     write_parquet(path, table, write_statistics=False)
@@ -358,6 +415,7 @@ def load_log(
     n_models = int(settings["models"])
     multilabel = bool(run["meta"]["multilabel"])
     n_classes = len(run["meta"]["classes"])
+    run_id = run_identity(settings)
     finished = [
         read_metrics(run_dir, k).column("epoch").to_numpy().astype(np.int64)
         for k in range(n_models)
@@ -391,6 +449,7 @@ def load_log(
                         f"{path} is missing; the run directory was modified"
                     )
                 tab = pq.read_table(path)
+                check_log_identity(path, tab.schema.metadata, split, k, int(t), run_id)
                 if len(tab) != n:
                     raise RunLogError(f"{path} has {len(tab)} rows; the split has {n} examples")
                 correct[k, t - 1] = tab.column("correct").to_numpy(zero_copy_only=False)

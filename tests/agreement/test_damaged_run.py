@@ -77,3 +77,48 @@ def test_a_damaged_status_file_is_named_with_what_to_do(copy):
     path.unlink()  # as the message says: the next run rewrites it
     train("sample", out=copy, **SMALL)
     assert rl.read_status(copy, 1)["state"] == "finished"
+
+
+def _swap(a, b):
+    tmp = a.with_suffix(".swap")
+    a.rename(tmp)
+    b.rename(a)
+    tmp.rename(b)
+
+
+def test_swapped_epoch_logs_are_named(copy):
+    _swap(rl.epoch_log_path(copy, "test", 0, 1), rl.epoch_log_path(copy, "test", 0, 2))
+    with pytest.raises(
+        rl.RunLogError,
+        match=r"test/model_0/epoch_1\.parquet holds the log of split 'test', model 0, epoch 2 "
+        r"but its place in the run directory is that of split 'test', model 0, epoch 1",
+    ):
+        agreement.load_log(copy)
+
+
+def test_swapped_model_logs_are_named(copy):
+    _swap(rl.epoch_log_path(copy, "train", 0, 2), rl.epoch_log_path(copy, "train", 1, 2))
+    with pytest.raises(rl.RunLogError, match=r"model_0/epoch_2\.parquet holds the log .*model 1"):
+        agreement.load_log(copy)
+
+
+def _restamp(path, **changes):
+    table = pq.read_table(path)
+    meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+    meta = {k: v for k, v in {**meta, **changes}.items() if v is not None}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def test_a_log_from_another_run_is_named(copy):
+    path = rl.epoch_log_path(copy, "test", 1, 1)
+    _restamp(path, run="0123456789abcdef")
+    with pytest.raises(rl.RunLogError, match=r"epoch_1\.parquet comes from a run with other"):
+        agreement.load_log(copy)
+
+
+def test_logs_without_the_metadata_are_read_unverified(copy, run):
+    for path in (copy / "log").rglob("*.parquet"):
+        _restamp(path, split=None, model=None, epoch=None, run=None)
+    old, new = agreement.load_log(run), agreement.load_log(copy)
+    for split in old:
+        assert (old[split].correct == new[split].correct).all()
