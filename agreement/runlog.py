@@ -37,8 +37,9 @@ Layout of ``RUN_DIR``
     a model stopped by a non-finite loss is ``failed`` with the reason.
 ``checkpoints/model_<k>/epoch_<t>.pt``
     Model, optimiser (and AMP scaler) state after epoch t, saved with ``torch.save`` and
-    read with ``torch.load(weights_only=True)``. Only the last finished epoch's checkpoint
-    is kept unless ``keep_checkpoints``.
+    read with ``torch.load(weights_only=True)``, with ``model_index``, ``epoch`` and ``run``
+    (:func:`checkpoint_identity`), checked against the file's place on resume. Only the
+    last finished epoch's checkpoint is kept unless ``keep_checkpoints``.
 
 Every file is written under a temporary name in its folder and renamed into place
 (``os.replace``), so a killed run never leaves a truncated file under a final name. Per
@@ -54,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -280,6 +282,43 @@ def check_log_identity(
         f"{path} {what}: log files were moved, swapped or copied from elsewhere. Put them "
         "back where they belong (each file's schema metadata says which split, model and "
         "epoch it holds), restore them from a copy of the run, or train again with --force."
+    )
+
+
+def checkpoint_identity(settings: dict[str, Any], k: int, epoch: int) -> dict[str, Any]:
+    """The entries that say whose checkpoint a file is: model index, epoch, run identity."""
+    return {"model_index": int(k), "epoch": int(epoch), "run": run_identity(settings)}
+
+
+def checkpoint_mismatch(path: Path, state: dict[str, Any]) -> str | None:
+    """Why the checkpoint ``state`` read from ``path`` does not belong there (None if it does).
+
+    The place ``RUN_DIR/checkpoints/model_<k>/epoch_<t>.pt`` says what the file must hold:
+    model k, epoch t, and the run identity of ``RUN_DIR/run.json``. Entries absent from
+    ``state`` (checkpoints written before they were recorded) are not checked, and neither
+    is a file outside that layout.
+    """
+    path = Path(path)
+    model = re.fullmatch(r"model_(\d+)", path.parent.name)
+    epoch = re.fullmatch(r"epoch_(\d+)\.pt", path.name)
+    if not (model and epoch and path.parent.parent.name == "checkpoints"):
+        return None
+    expected: dict[str, Any] = {"model_index": int(model[1]), "epoch": int(epoch[1])}
+    run_dir = path.parents[2]
+    if run_json(run_dir).exists():
+        expected["run"] = run_identity(_load_trained_run(run_dir)["settings"])
+    held = {key: state[key] for key in expected if key in state}
+    wrong = _mismatch(held, expected)
+    if not wrong:
+        return None
+    names = {"model_index": "model", "epoch": "epoch", "run": "run identity"}
+    keys = [key for key in expected if key in held]
+    has = ", ".join(f"{names[key]} {held[key]}" for key in keys)
+    want = ", ".join(f"{names[key]} {expected[key]}" for key in keys)
+    return (
+        f"checkpoint {path} holds {has} but its place in the run directory expects {want}: "
+        "checkpoints were moved, swapped or copied from another run. The log files are "
+        "intact. Put the file back where it belongs, or rerun with --force to start over."
     )
 
 

@@ -427,7 +427,12 @@ def _build(ctx: _Context, model_seed: int) -> tuple[nn.Module, torch.optim.Optim
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise."""
+    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise.
+
+    Also a CheckpointError: a checkpoint whose recorded model index, epoch or run identity
+    is not that of its place in the run directory (see
+    :func:`agreement.runlog.checkpoint_mismatch`).
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(
@@ -445,6 +450,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         ) from e
     if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
         raise CheckpointError(f"checkpoint {path} lacks model/optimizer/epoch entries")
+    wrong = rl.checkpoint_mismatch(path, state)
+    if wrong:
+        raise CheckpointError(wrong)
     return state
 
 
@@ -572,6 +580,7 @@ def _write_epoch(
             ctx.data.multilabel,
         )  # fmt: skip
     _call(ctx, k, epoch, "after_log")
+    ckpt = {**ckpt, **rl.checkpoint_identity(ctx.settings, k, epoch)}
     rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
     _call(ctx, k, epoch, "after_checkpoint")
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import agreement
 from agreement import runlog as rl
-from agreement.train import train
+from agreement.train import CheckpointError, evaluate_checkpoint, train
 from cli.agreement_cli import main
 
 SMALL = dict(models=2, limit=60, epochs=2, batch_size=32, threads=1)
@@ -122,3 +122,55 @@ def test_logs_without_the_metadata_are_read_unverified(copy, run):
     old, new = agreement.load_log(run), agreement.load_log(copy)
     for split in old:
         assert (old[split].correct == new[split].correct).all()
+
+
+def _uncommit_last_epoch(run_dir):
+    """Make the run resume at epoch 2: metrics keep epoch 1 only."""
+    for k in range(SMALL["models"]):
+        table = rl.read_metrics(run_dir, k)
+        rl.write_parquet(rl.metrics_path(run_dir, k), table.slice(0, 1))
+
+
+def test_checkpoints_record_model_epoch_and_run(run):
+    import torch
+
+    state = torch.load(rl.checkpoint_path(run, 1, 2), weights_only=True)
+    settings = rl.load_run(run)["settings"]
+    assert state["model_index"] == 1 and state["epoch"] == 2
+    assert state["run"] == rl.run_identity(settings)
+
+
+def test_swapped_checkpoints_are_named_on_resume(copy):
+    _uncommit_last_epoch(copy)
+    _swap(rl.checkpoint_path(copy, 0, 1), rl.checkpoint_path(copy, 1, 1))
+    with pytest.raises(
+        CheckpointError,
+        match=r"model_0/epoch_1\.pt holds model 1, epoch 1, run identity \w+ but its place in "
+        r"the run directory expects model 0, epoch 1, run identity \w+.*log files are intact",
+    ):
+        train("sample", out=copy, **SMALL)
+    with pytest.raises(CheckpointError, match=r"model_1/epoch_1\.pt holds model 0"):
+        evaluate_checkpoint(copy, 1, 1)
+
+
+def test_a_checkpoint_from_another_run_is_named(copy):
+    import torch
+
+    path = rl.checkpoint_path(copy, 0, 2)
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "run": "0123456789abcdef"}, path)
+    with pytest.raises(CheckpointError, match=r"epoch_2\.pt holds .*run identity 0123456789abcdef"):
+        evaluate_checkpoint(copy, 0, 2)
+
+
+def test_checkpoints_without_the_entries_resume_unverified(copy, run):
+    import torch
+
+    _uncommit_last_epoch(copy)
+    for k in range(SMALL["models"]):
+        path = rl.checkpoint_path(copy, k, 1)
+        state = torch.load(path, weights_only=True)
+        torch.save({key: state[key] for key in ("model", "optimizer", "epoch")}, path)
+    train("sample", out=copy, **SMALL)
+    old, new = agreement.load_log(run), agreement.load_log(copy)
+    assert (old["test"].correct == new["test"].correct).all()
