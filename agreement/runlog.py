@@ -52,10 +52,12 @@ crops and seeds), and ``load_log`` never reads an epoch whose metrics row is mis
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,39 @@ METRICS_SCHEMA = pa.schema(
 
 class RunLogError(ValueError):
     """A run directory is missing files or holds inconsistent ones."""
+
+
+class RunWriteError(OSError):
+    """A file of the run directory could not be written (disk full, permissions, ...)."""
+
+    @classmethod
+    def of(cls, path: Path, err: OSError) -> RunWriteError:
+        """The error for ``err`` raised while writing ``path``, with what to do."""
+        cause = "the disk is full" if err.errno == errno.ENOSPC else err.strerror or str(err)
+        where = path.parent
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free = f"{_size(shutil.disk_usage(where).free)} free"
+        except OSError:
+            free = "free space unknown"
+        out = cls(
+            f"could not write {path}: {cause} ({free} on that file system; "
+            f"{type(err).__name__}: {err}). Nothing written before is damaged: every file "
+            "of the run is written under a temporary name and renamed when complete, so the "
+            "last committed epoch (metrics/model_<k>.parquet) is intact. Free some space (or "
+            "fix the cause) and rerun the same command: it resumes from that epoch."
+        )
+        out.errno = err.errno  # str(out) stays the message: no strerror/filename set
+        return out
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 # -- paths ------------------------------------------------------------------------------
@@ -126,18 +161,41 @@ def prune_checkpoints(run_dir: Path, k: int, keep_epoch: int) -> None:
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it.
+
+    An OSError on the way (a full disk, no permission) becomes a :class:`RunWriteError`
+    naming ``path`` and the free space; the temporary file is removed and ``path`` keeps
+    its previous contents.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, RunWriteError):
+            raise RunWriteError.of(path, err) from err
         raise
+
+
+def atomic_write_file(path: Path, dump: Any) -> None:
+    """:func:`atomic_write` through a Python binary file: ``dump(f)``.
+
+    For writers such as ``torch.save``, whose own file handling turns a full disk into an
+    opaque RuntimeError; through a Python file the OSError (ENOSPC) reaches the caller.
+    """
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            dump(f)
+
+    atomic_write(path, write)
 
 
 def _umask() -> int:

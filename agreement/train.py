@@ -581,7 +581,7 @@ def _write_epoch(
         )  # fmt: skip
     _call(ctx, k, epoch, "after_log")
     ckpt = {**ckpt, **rl.checkpoint_identity(ctx.settings, k, epoch)}
-    rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
+    rl.atomic_write_file(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
     _call(ctx, k, epoch, "after_checkpoint")
 
 

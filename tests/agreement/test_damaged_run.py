@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import shutil
 
 import pyarrow as pa
@@ -174,3 +176,55 @@ def test_checkpoints_without_the_entries_resume_unverified(copy, run):
     train("sample", out=copy, **SMALL)
     old, new = agreement.load_log(run), agreement.load_log(copy)
     assert (old["test"].correct == new["test"].correct).all()
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a full disk: every write fails with ENOSPC."""
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_names_the_file_and_the_free_space_and_resumes(tmp_path, run, monkeypatch):
+    real = rl.pq.write_table
+
+    def log_write(table, where, **kw):
+        if "epoch_2.parquet" in str(where):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(rl.pq, "write_table", log_write)
+    out = tmp_path / "run"
+    with pytest.raises(
+        rl.RunWriteError,
+        match=r"could not write \S+epoch_2\.parquet: the disk is full \([\d.]+ [kMG]?B free "
+        r"on that file system.*last committed epoch .* is intact.*rerun the same command",
+    ) as caught:
+        train("sample", out=out, keep_checkpoints=True, **SMALL)
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert [rl.finished_epoch(out, k) for k in (0, 1)] == [1, 0]
+    assert not list(out.rglob("*.tmp"))
+    train("sample", out=out, keep_checkpoints=True, **SMALL)
+    resumed, whole = agreement.load_log(out)["test"], agreement.load_log(run)["test"]
+    assert (resumed.correct == whole.correct).all()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_not_a_torch_riddle(tmp_path, monkeypatch):
+    def fake_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".tmp") and ".epoch_1.pt." in str(path):
+            return _FullDisk()
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(rl, "open", fake_open, raising=False)
+    out = tmp_path / "run"
+    args = ["train", "--preset", "sample", "--models", "1", "--limit", "60", "--epochs", "1",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert "could not write" in res.output and "epoch_1.pt: the disk is full" in res.output
+    assert "resumes from that epoch" in res.output and "Traceback" not in res.output
+    assert rl.finished_epoch(out, 0) == 0 and not list(out.rglob("*.tmp"))
