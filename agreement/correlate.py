@@ -13,7 +13,8 @@ Outputs, per split:
 - ``categorical``: for categorical columns, per value v, 100 * |agreed at t with value v| /
   |examples with value v|.
 - ``per_example``: learned epoch, first-agreed epoch, forgetting events, mean correctness and
-  the joined statistic values (null where the id is missing, an error row or NaN).
+  the joined statistic values (null where the id is missing, an error row, NaN or +-inf:
+  non-finite values are missing values, counted and warned about).
 - ``correlations``: Spearman's rho of every statistic with the learned epoch and the
   first-agreed epoch, with a seeded bootstrap interval.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,8 @@ class CorrelateResult:
         See :mod:`agreement.correlate`.
     report : dict
         Per split: ids matched, missing in the stats table (count and first examples),
-        stats ids not in the log, error rows, NaN counts per statistic, skipped splits.
+        stats ids not in the log, error rows, missing values per statistic (``n_nan``:
+        null, NaN or +-inf; ``n_infinite``: the +-inf among them), skipped splits.
     params : dict
         The parameters used.
     """
@@ -624,9 +627,19 @@ def _correlate_split(
     # the matrix multiplied into the agreed indicator: per statistic [value, valid], then
     # one indicator per categorical value
     stat_values: dict[str, np.ndarray] = {}
-    rep["n_nan"] = {}
+    rep["n_nan"], rep["n_infinite"] = {}, {}
     for s in stats_names:
         vals = _aligned_float(rows, s, pos, ok)
+        infinite = np.isinf(vals)  # missing like NaN: one inf would make every mean inf/NaN
+        rep["n_infinite"][s] = n_inf = int(infinite.sum())
+        if n_inf:
+            vals[infinite] = np.nan
+            warnings.warn(
+                f"split {log.split!r}: {n_inf} value(s) of statistic {s!r} are infinite (+inf "
+                "or -inf) in the stats table; they are treated as missing: left out of the "
+                "metric curves and correlations, counted in the report as n_infinite",
+                stacklevel=3,
+            )
         rep["n_nan"][s] = int((ok & np.isnan(vals)).sum())
         stat_values[s] = vals
     cat_levels: list[tuple[str, str, int]] = []  # (column, value, count)

@@ -182,6 +182,9 @@ def correlate_cmd(
             line += f", {rep['n_missing_in_stats']} without statistics"
         if rep["n_error_rows"]:
             line += f", {rep['n_error_rows']} error rows skipped"
+        n_inf = sum((rep.get("n_infinite") or {}).values())
+        if n_inf:
+            line += f", {n_inf} infinite statistic values treated as missing"
         if rep["partial_epochs"]:
             line += f", PARTIAL epochs {rep['partial_epochs']}"
         click.echo(line)

@@ -356,3 +356,30 @@ def test_bootstrap_plain_loop_reference():
     reps = [np.corrcoef(rx[i], ry[i])[0, 1] for i in draws]
     reps = np.array([r for r in reps if np.isfinite(r)])
     assert (lo, hi) == pytest.approx(tuple(np.quantile(reps, [0.025, 0.975])), abs=1e-12)
+
+
+def test_infinite_statistic_values_are_missing_counted_and_warned():
+    log, diff = _log(seed=6)
+    stats = _stats(log, diff)
+    ent = stats.column("entropy").to_numpy().copy()
+    ent[[4, 7]] = np.inf
+    ent[9] = -np.inf
+    ent[12] = np.nan
+    stats = stats.set_column(stats.column_names.index("entropy"), "entropy", pa.array(ent))
+    with pytest.warns(UserWarning, match=r"3 value\(s\) of statistic 'entropy' are infinite"):
+        res = correlate(log, stats, n_boot=0)
+    rep = res.report["splits"]["test"]
+    assert rep["n_infinite"] == {"entropy": 3, "dct_coefficients": 0}
+    assert rep["n_nan"] == {"entropy": 4, "dct_coefficients": 0}
+    ids = stats.column("id").to_pylist()
+    finite = {i: v for i, v in zip(ids, ent, strict=True) if np.isfinite(v)}
+    ref = naive_metric_curve(log, finite)
+    assert np.isfinite(ref).any()
+    mc = res.metric_curves.filter(pa.compute.equal(res.metric_curves["statistic"], "entropy"))
+    got = [math.nan if v is None else v for v in mc.column("value").to_pylist()]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert res.per_example.column("entropy").null_count == 4
+    corr = res.correlations.filter(pa.compute.equal(res.correlations["statistic"], "entropy"))
+    learned = res.per_example.column("learned_epoch").is_valid().to_numpy(zero_copy_only=False)
+    assert corr.column("n").to_pylist()[0] == int((np.isfinite(ent) & learned).sum())
+    assert np.isfinite(corr.column("rho").to_pylist()[0])

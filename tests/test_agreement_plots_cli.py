@@ -262,3 +262,15 @@ def test_cli_without_load_log(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["correlate", str(tmp_path)])
     assert result.exit_code == 1
     assert "load_log" in result.output
+
+
+def test_cli_correlate_counts_infinite_statistic_values(run_dir, tmp_path):
+    run, stats, _ = run_dir
+    ent = stats.column("entropy").to_numpy().copy()
+    ent[:2] = np.inf
+    stats = stats.set_column(stats.column_names.index("entropy"), "entropy", pa.array(ent))
+    pq.write_table(stats, tmp_path / "stats.parquet")
+    with pytest.warns(UserWarning, match="2 value.s. of statistic 'entropy' are infinite"):
+        result = CliRunner().invoke(main, ["correlate", str(run), "--n-boot", "0"])
+    assert result.exit_code == 0, result.output
+    assert "2 infinite statistic values treated as missing" in result.output
