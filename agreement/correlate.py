@@ -44,6 +44,8 @@ from agreement.metrics import (
     _metadata,
     _per_example_table,
     _scan,
+    check_display_rule,
+    check_n_boot,
     select_splits,
 )
 
@@ -261,6 +263,7 @@ def bootstrap_spearman(
     >>> rho, low, high
     (1.0, 1.0, 1.0)
     """
+    check_n_boot(n_boot)
     rx = np.asarray(rx, dtype=np.float64)
     ry = np.asarray(ry, dtype=np.float64)
     if rx.shape != ry.shape or rx.ndim != 1:
@@ -470,10 +473,11 @@ def correlate(
     stats_split : dict, optional
         Log split name -> split name in the stats table, e.g. ``{"test": "val"}``.
     min_epoch : int, default 5
-        Display rule: the ``display`` column is True from this epoch on ...
+        Display rule: the ``display`` column is True from this epoch on (an integer >= 0;
+        0 or 1: every epoch) ...
     min_agreement : float, default 20.0
-        ... where true-positive agreement (percent) is at least this. Rows outside the rule
-        are kept and flagged, never dropped.
+        ... where true-positive agreement (percent, in [0, 100]) is at least this. Rows
+        outside the rule are kept and flagged, never dropped.
     never : {"exclude", "after_last"}, default "exclude"
         Examples with no learned / first-agreed epoch: left out of the correlation, or given
         the last logged epoch + 1.
@@ -481,7 +485,8 @@ def correlate(
         Per-example columns to correlate with; ``forgetting_events`` and ``mean_correct``
         are accepted too.
     n_boot : int, default 1000
-        Bootstrap replicates for the interval of rho.
+        Bootstrap replicates for the interval of rho (an integer >= 0; 0: no interval, the
+        ``ci_low`` / ``ci_high`` columns are null).
     confidence : float, default 0.95
         Interval coverage.
     boot_max_n : int, default 20000
@@ -519,6 +524,8 @@ def correlate(
     """
     if never not in ("exclude", "after_last"):
         raise ValueError(f"never must be 'exclude' or 'after_last'; got {never!r}")
+    check_display_rule(min_epoch, min_agreement)
+    check_n_boot(n_boot)
     for t in targets:
         if t not in (*TARGETS, "forgetting_events", "mean_correct"):
             raise ValueError(

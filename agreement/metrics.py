@@ -37,6 +37,8 @@ per-example epochs.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,47 @@ CURVE_UNITS = {
     "hacohen_agreement": "percent",
     "fp_agreement": "percent of all examples",
 }
+
+
+def check_display_rule(min_epoch: int, min_agreement: float) -> None:
+    """Validate the display rule: ``min_epoch`` an integer >= 0, ``min_agreement`` in [0, 100].
+
+    Epochs are numbered from 1, so 0 and 1 both show every epoch; ``min_agreement`` is a
+    true-positive agreement in percent (20 means 20 %), like the ``tp_agreement`` column.
+    """
+    if isinstance(min_epoch, bool) or not isinstance(min_epoch, numbers.Integral):
+        raise TypeError(
+            f"min_epoch must be an integer epoch (epochs are numbered from 1); got "
+            f"{min_epoch!r} of type {type(min_epoch).__name__}"
+        )
+    if min_epoch < 0:
+        raise ValueError(
+            f"min_epoch must be >= 0 (epochs are numbered from 1; 0 or 1 shows every epoch); "
+            f"got {min_epoch}"
+        )
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, numbers.Real):
+        raise TypeError(
+            f"min_agreement must be a number of percent; got {min_agreement!r} of type "
+            f"{type(min_agreement).__name__}"
+        )
+    if not (math.isfinite(min_agreement) and 0 <= min_agreement <= 100):
+        raise ValueError(
+            "min_agreement must be a finite percentage in [0, 100] (TP agreement is in percent: "
+            f"20 means 20 %; 0 shows every epoch); got {min_agreement!r}"
+        )
+
+
+def check_n_boot(n_boot: int) -> None:
+    """Validate a number of bootstrap replicates: an integer >= 0 (0: no interval)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral):
+        raise TypeError(
+            f"n_boot must be an integer number of bootstrap replicates; got {n_boot!r} of type "
+            f"{type(n_boot).__name__}"
+        )
+    if n_boot < 0:
+        raise ValueError(
+            f"n_boot must be >= 0 (0 computes no interval; 1000 is usual); got {n_boot}"
+        )
 
 
 def select_splits(log: SplitLog | dict[str, SplitLog], split: str | None) -> list[SplitLog]:
@@ -364,9 +407,10 @@ def curves(
     split : str, optional
         The split to use; None uses every split in ``log`` (rows carry a ``split`` column).
     min_epoch : int, default 5
-        The paper's display rule: the ``display`` column is True from this epoch on ...
+        The paper's display rule: the ``display`` column is True from this epoch on (an
+        integer >= 0; 0 or 1: every epoch) ...
     min_agreement : float, default 20.0
-        ... where ``tp_agreement`` (percent) is at least this.
+        ... where ``tp_agreement`` (percent) is at least this (a number in [0, 100]).
     chunk : int, default 65536
         Examples per chunk of the scan (memory vs. speed; results do not depend on it).
 
@@ -396,6 +440,7 @@ def curves(
     >>> curves(log).column("tp_agreement").to_pylist()
     [50.0, 66.66666666666666]
     """
+    check_display_rule(min_epoch, min_agreement)
     logs = select_splits(log, split)
     tables = []
     for lg in logs:
