@@ -14,10 +14,11 @@ Layout of ``RUN_DIR``
     device, start time.
 ``examples/<split>.parquet``
     One row per example in *position* order (0..N-1): ``position`` (int32), ``id``
-    (string, the ``imstats`` example id), ``label`` (int16 class index, or
-    list<int16> of the present classes for multi-label). With random labels the train
-    split also has ``original_label`` (int16) and ``corrupted`` (bool); ``label`` is the
-    target that was trained on and scored against.
+    (string, the ``imstats`` example id), ``label`` (int64 class index, or
+    list<int64> of the present classes for multi-label: the types of the ``imstats``
+    table; runs written before used int16, which the readers still take). With random
+    labels the train split also has ``original_label`` (same type) and ``corrupted``
+    (bool); ``label`` is the target that was trained on and scored against.
 ``log/<split>/model_<k>/epoch_<t>.parquet``
     Model k (0-based) after epoch t (1-based): one row per example, row i = position i:
     ``correct`` (bool) and ``pred`` (the predicted class index as uint8 when there are at
@@ -262,11 +263,15 @@ def _expect_object(obj: Any, path: Path, keys: tuple[str, ...], where: str = "")
 
 
 def _label_array(labels: np.ndarray, multilabel: bool) -> pa.Array:
+    """int64 class indices (list<int64> label sets), the type of ``label`` in imstats tables.
+
+    Runs written before used int16; the readers take either.
+    """
     if multilabel:
         return pa.array(
-            [np.flatnonzero(row).astype(np.int16) for row in labels], pa.list_(pa.int16())
+            [np.flatnonzero(row).astype(np.int64) for row in labels], pa.list_(pa.int64())
         )
-    return pa.array(np.asarray(labels, dtype=np.int16))
+    return pa.array(np.asarray(labels, dtype=np.int64))
 
 
 def write_examples(
