@@ -14,7 +14,8 @@ Outputs, per split:
   |examples with value v|.
 - ``per_example``: learned epoch, first-agreed epoch, forgetting events, mean correctness and
   the joined statistic values (null where the id is missing, an error row, NaN or +-inf:
-  non-finite values are missing values, counted and warned about).
+  non-finite values are missing values, counted and warned about); integer statistics
+  (``segment_count``) stay int64, the others are float64.
 - ``correlations``: Spearman's rho of every statistic with the learned epoch and the
   first-agreed epoch, with a seeded bootstrap interval.
 
@@ -731,7 +732,11 @@ def _correlate_split(
     per_ex = per_ex.append_column("in_stats", pa.array(found))
     for s in stats_names:
         v = stat_values[s]
-        per_ex = per_ex.append_column(s, pa.array(v, type=pa.float64(), mask=np.isnan(v)))
+        if pa.types.is_integer(rows.schema.field(s).type):  # e.g. segment_count: stays integer
+            col = _aligned(rows, s, pos, ~np.isnan(v)).cast(pa.int64())
+        else:
+            col = pa.array(v, type=pa.float64(), mask=np.isnan(v))
+        per_ex = per_ex.append_column(s, col)
     for cname, col in cat_values.items():
         per_ex = per_ex.append_column(cname, col)
 

@@ -417,3 +417,32 @@ def test_n_boot_zero_gives_no_interval_and_edge_parameters_work():
     assert res.curves.column("display").to_pylist() == [True] * 8
     with pytest.raises(ValueError, match="n_boot must be >= 0"):
         bootstrap_spearman(np.arange(5.0), np.arange(5.0), n_boot=-1)
+
+
+def test_integer_statistics_stay_integer_in_per_example():
+    log, diff = _log(seed=4)
+    stats = _stats(log, diff)
+    n = len(stats)
+    counts = np.arange(n, dtype=np.int64) * 1000 + 7
+    err = [None] * n
+    err[5] = "cannot decode"
+    stats = stats.append_column(
+        "segment_count", pa.array(counts, mask=np.arange(n) == 3, type=pa.int64())
+    )
+    stats = stats.set_column(stats.column_names.index("error"), "error", pa.array(err))
+    res = correlate(log, stats.take(np.arange(n)[::-1].copy()), n_boot=0)
+    per = res.per_example
+    assert per.schema.field("segment_count").type == pa.int64()
+    assert per.schema.field("entropy").type == pa.float64()
+    got = per.column("segment_count").to_pylist()
+    expect = [None if i in (3, 5) else int(c) for i, c in enumerate(counts)]
+    assert got == expect  # in log order, null where null or an error row
+    assert res.report["splits"]["test"]["n_nan"]["segment_count"] == 1
+    from agreement.bands import metric_bands
+
+    bands = metric_bands(log, per, n_boot=0)  # integer statistics get bands by default too
+    assert set(bands.column("statistic").to_pylist()) == {
+        "entropy",
+        "dct_coefficients",
+        "segment_count",
+    }
