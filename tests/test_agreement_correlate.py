@@ -446,3 +446,14 @@ def test_integer_statistics_stay_integer_in_per_example():
         "dct_coefficients",
         "segment_count",
     }
+
+
+def test_result_tables_convert_to_pandas():
+    import pandas as pd  # in the test extra: a fresh `pip install -e .[test]` has it
+
+    log, diff = _log(seed=4)
+    stats = _stats(log, diff).append_column("segment_count", pa.array(np.arange(60)))
+    res = correlate(log, stats, n_boot=0)
+    frame = res.per_example.to_pandas(types_mapper=pd.ArrowDtype)
+    assert len(frame) == 60 and str(frame["segment_count"].dtype) == "int64[pyarrow]"
+    assert res.correlations.to_pandas()["rho"].notna().all()
