@@ -19,6 +19,10 @@ Outputs, per split:
 - ``correlations``: Spearman's rho of every statistic with the learned epoch and the
   first-agreed epoch, with a seeded bootstrap interval.
 
+``agreement.correlate`` is this module, and calling it calls :func:`correlate`:
+``agreement.correlate(log, stats)`` and ``from agreement.correlate import correlate`` both
+work.
+
 Examples that are never learned (or never agreed) have no epoch. By default they are left
 out of the correlation (``never="exclude"``); ``never="after_last"`` gives them the last
 logged epoch + 1, i.e. ranks them after every learned example.
@@ -26,8 +30,11 @@ logged epoch + 1, i.e. ranks them after every learned example.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import sys
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -908,3 +915,23 @@ def read_result(folder: str | os.PathLike) -> CorrelateResult:
     if (folder / "report.json").exists():
         info = json.loads((folder / "report.json").read_text())
     return CorrelateResult(**tables, report=info.get("report", {}), params=info.get("params", {}))
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: ``agreement.correlate(...)`` calls :func:`correlate`.
+
+    ``agreement.correlate`` is both this module (``from agreement.correlate import ...``
+    and ``import agreement.correlate`` work as for any module) and, called, the function:
+    a package attribute and a submodule of the same name cannot be two objects, since
+    importing the submodule sets the attribute.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> CorrelateResult:
+        return correlate(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # help() and inspect show correlate's
+        return inspect.signature(correlate)
+
+
+sys.modules[__name__].__class__ = _CallableModule
