@@ -37,8 +37,6 @@ per-example epochs.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from agreement.log import SplitLog
+from imstats._validation import check_range
 
 __all__ = ["curves", "per_example", "select_splits", "DEFAULT_CHUNK"]
 
@@ -68,39 +67,21 @@ def check_display_rule(min_epoch: int, min_agreement: float) -> None:
     Epochs are numbered from 1, so 0 and 1 both show every epoch; ``min_agreement`` is a
     true-positive agreement in percent (20 means 20 %), like the ``tp_agreement`` column.
     """
-    if isinstance(min_epoch, bool) or not isinstance(min_epoch, numbers.Integral):
-        raise TypeError(
-            f"min_epoch must be an integer epoch (epochs are numbered from 1); got "
-            f"{min_epoch!r} of type {type(min_epoch).__name__}"
-        )
-    if min_epoch < 0:
-        raise ValueError(
-            f"min_epoch must be >= 0 (epochs are numbered from 1; 0 or 1 shows every epoch); "
-            f"got {min_epoch}"
-        )
-    if isinstance(min_agreement, bool) or not isinstance(min_agreement, numbers.Real):
-        raise TypeError(
-            f"min_agreement must be a number of percent; got {min_agreement!r} of type "
-            f"{type(min_agreement).__name__}"
-        )
-    if not (math.isfinite(min_agreement) and 0 <= min_agreement <= 100):
-        raise ValueError(
-            "min_agreement must be a finite percentage in [0, 100] (TP agreement is in percent: "
-            f"20 means 20 %; 0 shows every epoch); got {min_agreement!r}"
-        )
+    check_range(
+        min_epoch, "min_epoch", 0, None, integer=True,
+        hint="Epochs are numbered from 1; 0 or 1 shows every epoch.",
+    )  # fmt: skip
+    check_range(
+        min_agreement, "min_agreement", 0, 100,
+        hint="TP agreement is in percent: 20 means 20 %; 0 shows every epoch.",
+    )  # fmt: skip
 
 
 def check_n_boot(n_boot: int) -> None:
     """Validate a number of bootstrap replicates: an integer >= 0 (0: no interval)."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral):
-        raise TypeError(
-            f"n_boot must be an integer number of bootstrap replicates; got {n_boot!r} of type "
-            f"{type(n_boot).__name__}"
-        )
-    if n_boot < 0:
-        raise ValueError(
-            f"n_boot must be >= 0 (0 computes no interval; 1000 is usual); got {n_boot}"
-        )
+    check_range(
+        n_boot, "n_boot", 0, None, integer=True, hint="0 computes no interval; 1000 is usual."
+    )
 
 
 def select_splits(log: SplitLog | dict[str, SplitLog], split: str | None) -> list[SplitLog]:
