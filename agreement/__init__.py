@@ -12,9 +12,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 # public name -> module that defines it (loaded lazily: `import agreement` costs nothing
-# and never imports torch or matplotlib). `correlate` and `report` are functions in modules
-# of the same name: import them as `from agreement.correlate import correlate`, since a
-# package attribute would be shadowed by the submodule once it is imported.
+# and never imports torch or matplotlib). `report` is a function in a module of the same
+# name: import it as `from agreement.report import report`, since a package attribute
+# would be shadowed by the submodule once it is imported. `correlate` is the exception: its
+# module is callable, so `agreement.correlate(...)` calls the function whichever of the two
+# was loaded first (see _MODULES).
 _LAZY = {
     "load_log": "agreement.runlog",
     "load_metrics": "agreement.runlog",
@@ -34,11 +36,15 @@ _LAZY = {
     "plot_by_learned_epoch": "agreement.plots",
     "metric_bands": "agreement.bands",
 }
+# public name -> callable submodule of that name: the attribute is the module itself
+_MODULES = {"correlate": "agreement.correlate"}
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])  # importing sets the attribute
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'agreement' has no attribute {name!r}")

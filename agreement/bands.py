@@ -106,7 +106,7 @@ def metric_bands(
         statistics = [
             f.name
             for f in per_example.schema
-            if f.name not in skip and pa.types.is_floating(f.type)
+            if f.name not in skip and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
         ]
     rows: dict[str, list[Any]] = {k: [] for k in ("split", "statistic", "epoch")}
     nums: dict[str, list[np.ndarray]] = {k: [] for k in ("value", "low", "high", "split_mean")}

@@ -13,10 +13,16 @@ Outputs, per split:
 - ``categorical``: for categorical columns, per value v, 100 * |agreed at t with value v| /
   |examples with value v|.
 - ``per_example``: learned epoch, first-agreed epoch, forgetting events, mean correctness and
-  the joined statistic values (null where the id is missing, an error row or NaN).
+  the joined statistic values (null where the id is missing, an error row, NaN or +-inf:
+  non-finite values are missing values, counted and warned about); integer statistics
+  (``segment_count``) stay int64, the others are float64.
 - ``correlations``: Spearman's rho of every statistic with the learned epoch and the
   first-agreed epoch (and, when logits were recorded, with cartography confidence,
   variability and AUM), with a seeded bootstrap interval.
+
+``agreement.correlate`` is this module, and calling it calls :func:`correlate`:
+``agreement.correlate(log, stats)`` and ``from agreement.correlate import correlate`` both
+work.
 
 Examples that are never learned (or never agreed) have no epoch. By default they are left
 out of the correlation (``never="exclude"``); ``never="after_last"`` gives them the last
@@ -25,8 +31,12 @@ logged epoch + 1, i.e. ranks them after every learned example.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import sys
+import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +55,8 @@ from agreement.metrics import (
     _metadata,
     _per_example_table,
     _scan,
+    check_display_rule,
+    check_n_boot,
     select_splits,
 )
 
@@ -76,7 +88,8 @@ class CorrelateResult:
         See :mod:`agreement.correlate`.
     report : dict
         Per split: ids matched, missing in the stats table (count and first examples),
-        stats ids not in the log, error rows, NaN counts per statistic, skipped splits.
+        stats ids not in the log, error rows, missing values per statistic (``n_nan``:
+        null, NaN or +-inf; ``n_infinite``: the +-inf among them), skipped splits.
     params : dict
         The parameters used.
     """
@@ -269,6 +282,7 @@ def bootstrap_spearman(
     >>> rho, low, high
     (1.0, 1.0, 1.0)
     """
+    check_n_boot(n_boot)
     rx = np.asarray(rx, dtype=np.float64)
     ry = np.asarray(ry, dtype=np.float64)
     if rx.shape != ry.shape or rx.ndim != 1:
@@ -486,10 +500,11 @@ def correlate(
     stats_split : dict, optional
         Log split name -> split name in the stats table, e.g. ``{"test": "val"}``.
     min_epoch : int, default 5
-        Display rule: the ``display`` column is True from this epoch on ...
+        Display rule: the ``display`` column is True from this epoch on (an integer >= 0;
+        0 or 1: every epoch) ...
     min_agreement : float, default 20.0
-        ... where true-positive agreement (percent) is at least this. Rows outside the rule
-        are kept and flagged, never dropped.
+        ... where true-positive agreement (percent, in [0, 100]) is at least this. Rows
+        outside the rule are kept and flagged, never dropped.
     never : {"exclude", "after_last"}, default "exclude"
         Examples with no learned / first-agreed epoch: left out of the correlation, or given
         the last logged epoch + 1.
@@ -498,7 +513,8 @@ def correlate(
         ``first_agreed_epoch``, plus ``confidence``, ``variability`` and ``aum`` when the log
         holds recorded logits. ``forgetting_events`` and ``mean_correct`` are accepted too.
     n_boot : int, default 1000
-        Bootstrap replicates for the interval of rho.
+        Bootstrap replicates for the interval of rho (an integer >= 0; 0: no interval, the
+        ``ci_low`` / ``ci_high`` columns are null).
     confidence : float, default 0.95
         Interval coverage.
     boot_max_n : int, default 20000
@@ -536,6 +552,8 @@ def correlate(
     """
     if never not in ("exclude", "after_last"):
         raise ValueError(f"never must be 'exclude' or 'after_last'; got {never!r}")
+    check_display_rule(min_epoch, min_agreement)
+    check_n_boot(n_boot)
     logs = select_splits(log, split)
     has_dynamics = any(lg.p_true is not None for lg in logs)
     if targets is None:
@@ -657,9 +675,19 @@ def _correlate_split(
     # the matrix multiplied into the agreed indicator: per statistic [value, valid], then
     # one indicator per categorical value
     stat_values: dict[str, np.ndarray] = {}
-    rep["n_nan"] = {}
+    rep["n_nan"], rep["n_infinite"] = {}, {}
     for s in stats_names:
         vals = _aligned_float(rows, s, pos, ok)
+        infinite = np.isinf(vals)  # missing like NaN: one inf would make every mean inf/NaN
+        rep["n_infinite"][s] = n_inf = int(infinite.sum())
+        if n_inf:
+            vals[infinite] = np.nan
+            warnings.warn(
+                f"split {log.split!r}: {n_inf} value(s) of statistic {s!r} are infinite (+inf "
+                "or -inf) in the stats table; they are treated as missing: left out of the "
+                "metric curves and correlations, counted in the report as n_infinite",
+                stacklevel=3,
+            )
         rep["n_nan"][s] = int((ok & np.isnan(vals)).sum())
         stat_values[s] = vals
     cat_levels: list[tuple[str, str, int]] = []  # (column, value, count)
@@ -745,7 +773,11 @@ def _correlate_split(
     per_ex = per_ex.append_column("in_stats", pa.array(found))
     for s in stats_names:
         v = stat_values[s]
-        per_ex = per_ex.append_column(s, pa.array(v, type=pa.float64(), mask=np.isnan(v)))
+        if pa.types.is_integer(rows.schema.field(s).type):  # e.g. segment_count: stays integer
+            col = _aligned(rows, s, pos, ~np.isnan(v)).cast(pa.int64())
+        else:
+            col = pa.array(v, type=pa.float64(), mask=np.isnan(v))
+        per_ex = per_ex.append_column(s, col)
     for cname, col in cat_values.items():
         per_ex = per_ex.append_column(cname, col)
 
@@ -928,3 +960,23 @@ def read_result(folder: str | os.PathLike) -> CorrelateResult:
     if (folder / "report.json").exists():
         info = json.loads((folder / "report.json").read_text())
     return CorrelateResult(**tables, report=info.get("report", {}), params=info.get("params", {}))
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: ``agreement.correlate(...)`` calls :func:`correlate`.
+
+    ``agreement.correlate`` is both this module (``from agreement.correlate import ...``
+    and ``import agreement.correlate`` work as for any module) and, called, the function:
+    a package attribute and a submodule of the same name cannot be two objects, since
+    importing the submodule sets the attribute.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> CorrelateResult:
+        return correlate(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # help() and inspect show correlate's
+        return inspect.signature(correlate)
+
+
+sys.modules[__name__].__class__ = _CallableModule

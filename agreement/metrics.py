@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from agreement.dynamics import dynamics_columns
 from agreement.log import SplitLog
+from imstats._validation import check_range
 
 __all__ = ["curves", "per_example", "select_splits", "DEFAULT_CHUNK"]
 
@@ -63,6 +64,29 @@ CURVE_UNITS = {
     "hacohen_agreement": "percent",
     "fp_agreement": "percent of all examples",
 }
+
+
+def check_display_rule(min_epoch: int, min_agreement: float) -> None:
+    """Validate the display rule: ``min_epoch`` an integer >= 0, ``min_agreement`` in [0, 100].
+
+    Epochs are numbered from 1, so 0 and 1 both show every epoch; ``min_agreement`` is a
+    true-positive agreement in percent (20 means 20 %), like the ``tp_agreement`` column.
+    """
+    check_range(
+        min_epoch, "min_epoch", 0, None, integer=True,
+        hint="Epochs are numbered from 1; 0 or 1 shows every epoch.",
+    )  # fmt: skip
+    check_range(
+        min_agreement, "min_agreement", 0, 100,
+        hint="TP agreement is in percent: 20 means 20 %; 0 shows every epoch.",
+    )  # fmt: skip
+
+
+def check_n_boot(n_boot: int) -> None:
+    """Validate a number of bootstrap replicates: an integer >= 0 (0: no interval)."""
+    check_range(
+        n_boot, "n_boot", 0, None, integer=True, hint="0 computes no interval; 1000 is usual."
+    )
 
 
 def select_splits(log: SplitLog | dict[str, SplitLog], split: str | None) -> list[SplitLog]:
@@ -375,9 +399,10 @@ def curves(
     split : str, optional
         The split to use; None uses every split in ``log`` (rows carry a ``split`` column).
     min_epoch : int, default 5
-        The paper's display rule: the ``display`` column is True from this epoch on ...
+        The paper's display rule: the ``display`` column is True from this epoch on (an
+        integer >= 0; 0 or 1: every epoch) ...
     min_agreement : float, default 20.0
-        ... where ``tp_agreement`` (percent) is at least this.
+        ... where ``tp_agreement`` (percent) is at least this (a number in [0, 100]).
     chunk : int, default 65536
         Examples per chunk of the scan (memory vs. speed; results do not depend on it).
 
@@ -407,6 +432,7 @@ def curves(
     >>> curves(log).column("tp_agreement").to_pylist()
     [50.0, 66.66666666666666]
     """
+    check_display_rule(min_epoch, min_agreement)
     logs = select_splits(log, split)
     tables = []
     for lg in logs:

@@ -387,7 +387,7 @@ def _claim_run_dir(run_dir: Path, settings: dict[str, Any], force: bool) -> None
     """Refuse a directory holding another run (unless force, which clears it)."""
     ours = ("run.json", "examples", "log", "metrics", "status", "checkpoints", "curriculum")
     if rl.run_json(run_dir).exists():
-        old = rl.read_json(rl.run_json(run_dir)).get("settings", {})
+        old = rl.load_run(run_dir).get("settings", {})
         new = _normalised(settings)
         if old == new:
             return
@@ -477,7 +477,12 @@ def _build(ctx: _Context, model_seed: int) -> tuple[nn.Module, torch.optim.Optim
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise."""
+    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise.
+
+    Also a CheckpointError: a checkpoint whose recorded model index, epoch or run identity
+    is not that of its place in the run directory (see
+    :func:`agreement.runlog.checkpoint_mismatch`).
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(
@@ -495,6 +500,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         ) from e
     if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
         raise CheckpointError(f"checkpoint {path} lacks model/optimizer/epoch entries")
+    wrong = rl.checkpoint_mismatch(path, state)
+    if wrong:
+        raise CheckpointError(wrong)
     return state
 
 
@@ -638,7 +646,8 @@ def _write_epoch(
             ctx.data.multilabel, **extra,
         )  # fmt: skip
     _call(ctx, k, epoch, "after_log")
-    rl.atomic_write(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
+    ckpt = {**ckpt, **rl.checkpoint_identity(ctx.settings, k, epoch)}
+    rl.atomic_write_file(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
     _call(ctx, k, epoch, "after_checkpoint")
 
 

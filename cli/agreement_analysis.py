@@ -59,6 +59,19 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+class _Percent(click.FloatRange):
+    """A float range that also refuses NaN (which every comparison lets through)."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        out = super().convert(value, param, ctx)
+        if out != out:
+            limits = f"[{self.min}, {self.max}]"
+            self.fail(f"{value!r} is not a number in the range {limits}", param, ctx)
+        return out
+
+
 @click.command("correlate")
 @click.argument(
     "run_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
@@ -99,14 +112,14 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
     "--min-epoch",
     default=5,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=0),
     help="Display rule: metric curves are shown from this epoch on (tables keep every epoch).",
 )
 @click.option(
     "--min-agreement",
     default=20.0,
     show_default=True,
-    type=float,
+    type=_Percent(0, 100),
     help="Display rule: metric curves are shown where TP agreement is at least this (percent).",
 )
 @click.option(
@@ -120,7 +133,7 @@ def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
     "--n-boot",
     default=1000,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=0),
     help="Bootstrap replicates of the correlation intervals (0: no interval).",
 )
 @click.option(
@@ -186,6 +199,9 @@ def correlate_cmd(
             line += f", {rep['n_missing_in_stats']} without statistics"
         if rep["n_error_rows"]:
             line += f", {rep['n_error_rows']} error rows skipped"
+        n_inf = sum((rep.get("n_infinite") or {}).values())
+        if n_inf:
+            line += f", {n_inf} infinite statistic values treated as missing"
         if rep["partial_epochs"]:
             line += f", PARTIAL epochs {rep['partial_epochs']}"
         click.echo(line)

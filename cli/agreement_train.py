@@ -151,7 +151,7 @@ def train_cmd(
     On a Dask cluster: agreement train --preset sample --out /shared/runs/s --scheduler
     tcp://head:8786
     """
-    from agreement.runlog import load_metrics, read_status
+    from agreement.runlog import RunWriteError, load_metrics, read_status
     from agreement.train import CheckpointError, train
     from agreement.train_dask import ModelTaskError
     from imstats.cluster import INSTALL_HINT, SchedulerError
@@ -191,7 +191,7 @@ def train_cmd(
         )
     except (DatasetNotFoundError, KeyError, ValueError) as e:
         raise click.UsageError(e.args[0] if e.args else str(e)) from e
-    except (CheckpointError, SchedulerError, ModelTaskError) as e:
+    except (CheckpointError, SchedulerError, ModelTaskError, RunWriteError) as e:
         raise click.ClickException(str(e)) from e
     except ImportError as e:
         if INSTALL_HINT not in str(e):

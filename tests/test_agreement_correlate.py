@@ -356,3 +356,104 @@ def test_bootstrap_plain_loop_reference():
     reps = [np.corrcoef(rx[i], ry[i])[0, 1] for i in draws]
     reps = np.array([r for r in reps if np.isfinite(r)])
     assert (lo, hi) == pytest.approx(tuple(np.quantile(reps, [0.025, 0.975])), abs=1e-12)
+
+
+def test_infinite_statistic_values_are_missing_counted_and_warned():
+    log, diff = _log(seed=6)
+    stats = _stats(log, diff)
+    ent = stats.column("entropy").to_numpy().copy()
+    ent[[4, 7]] = np.inf
+    ent[9] = -np.inf
+    ent[12] = np.nan
+    stats = stats.set_column(stats.column_names.index("entropy"), "entropy", pa.array(ent))
+    with pytest.warns(UserWarning, match=r"3 value\(s\) of statistic 'entropy' are infinite"):
+        res = correlate(log, stats, n_boot=0)
+    rep = res.report["splits"]["test"]
+    assert rep["n_infinite"] == {"entropy": 3, "dct_coefficients": 0}
+    assert rep["n_nan"] == {"entropy": 4, "dct_coefficients": 0}
+    ids = stats.column("id").to_pylist()
+    finite = {i: v for i, v in zip(ids, ent, strict=True) if np.isfinite(v)}
+    ref = naive_metric_curve(log, finite)
+    assert np.isfinite(ref).any()
+    mc = res.metric_curves.filter(pa.compute.equal(res.metric_curves["statistic"], "entropy"))
+    got = [math.nan if v is None else v for v in mc.column("value").to_pylist()]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert res.per_example.column("entropy").null_count == 4
+    corr = res.correlations.filter(pa.compute.equal(res.correlations["statistic"], "entropy"))
+    learned = res.per_example.column("learned_epoch").is_valid().to_numpy(zero_copy_only=False)
+    assert corr.column("n").to_pylist()[0] == int((np.isfinite(ent) & learned).sum())
+    assert np.isfinite(corr.column("rho").to_pylist()[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_boot": -1}, ValueError, r"n_boot must be an integer >= 0; got -1\. 0 computes no"),
+        ({"n_boot": 10.5}, TypeError, "n_boot must be an integer >= 0; got float 10.5"),
+        ({"min_epoch": -1}, ValueError, r"min_epoch must be an integer >= 0; got -1\. Epochs"),
+        ({"min_epoch": 2.5}, TypeError, "min_epoch must be an integer >= 0; got float"),
+        ({"min_agreement": math.nan}, ValueError, r"min_agreement must be a number in \[0, 100\]"),
+        ({"min_agreement": 120.0}, ValueError, r"in \[0, 100\]; got 120.0\. TP agreement is in"),
+        ({"min_agreement": -5}, ValueError, r"in \[0, 100\]"),
+        ({"min_agreement": "20"}, TypeError, "min_agreement must be a number in"),
+    ],
+)
+def test_bad_parameters_are_refused(kwargs, error, match):
+    log, diff = _log(seed=2)
+    with pytest.raises(error, match=match):
+        correlate(log, _stats(log, diff), **kwargs)
+    if "n_boot" not in kwargs:
+        from agreement.metrics import curves
+
+        with pytest.raises(error, match=match):
+            curves(log, **kwargs)
+
+
+def test_n_boot_zero_gives_no_interval_and_edge_parameters_work():
+    log, diff = _log(seed=2)
+    res = correlate(log, _stats(log, diff), n_boot=0, min_epoch=0, min_agreement=0)
+    assert res.correlations.column("ci_low").null_count == len(res.correlations)
+    assert res.correlations.column("rho").null_count == 0
+    assert res.curves.column("display").to_pylist() == [True] * 8
+    with pytest.raises(ValueError, match="n_boot must be an integer >= 0"):
+        bootstrap_spearman(np.arange(5.0), np.arange(5.0), n_boot=-1)
+
+
+def test_integer_statistics_stay_integer_in_per_example():
+    log, diff = _log(seed=4)
+    stats = _stats(log, diff)
+    n = len(stats)
+    counts = np.arange(n, dtype=np.int64) * 1000 + 7
+    err = [None] * n
+    err[5] = "cannot decode"
+    stats = stats.append_column(
+        "segment_count", pa.array(counts, mask=np.arange(n) == 3, type=pa.int64())
+    )
+    stats = stats.set_column(stats.column_names.index("error"), "error", pa.array(err))
+    res = correlate(log, stats.take(np.arange(n)[::-1].copy()), n_boot=0)
+    per = res.per_example
+    assert per.schema.field("segment_count").type == pa.int64()
+    assert per.schema.field("entropy").type == pa.float64()
+    got = per.column("segment_count").to_pylist()
+    expect = [None if i in (3, 5) else int(c) for i, c in enumerate(counts)]
+    assert got == expect  # in log order, null where null or an error row
+    assert res.report["splits"]["test"]["n_nan"]["segment_count"] == 1
+    from agreement.bands import metric_bands
+
+    bands = metric_bands(log, per, n_boot=0)  # integer statistics get bands by default too
+    assert set(bands.column("statistic").to_pylist()) == {
+        "entropy",
+        "dct_coefficients",
+        "segment_count",
+    }
+
+
+def test_result_tables_convert_to_pandas():
+    import pandas as pd  # in the test extra: a fresh `pip install -e .[test]` has it
+
+    log, diff = _log(seed=4)
+    stats = _stats(log, diff).append_column("segment_count", pa.array(np.arange(60)))
+    res = correlate(log, stats, n_boot=0)
+    frame = res.per_example.to_pandas(types_mapper=pd.ArrowDtype)
+    assert len(frame) == 60 and str(frame["segment_count"].dtype) == "int64[pyarrow]"
+    assert res.correlations.to_pandas()["rho"].notna().all()

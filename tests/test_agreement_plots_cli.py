@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib
 import numpy as np
@@ -262,3 +263,31 @@ def test_cli_without_load_log(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["correlate", str(tmp_path)])
     assert result.exit_code == 1
     assert "load_log" in result.output
+
+
+def test_cli_correlate_counts_infinite_statistic_values(run_dir, tmp_path):
+    run, stats, _ = run_dir
+    ent = stats.column("entropy").to_numpy().copy()
+    ent[:2] = np.inf
+    stats = stats.set_column(stats.column_names.index("entropy"), "entropy", pa.array(ent))
+    pq.write_table(stats, tmp_path / "stats.parquet")
+    with pytest.warns(UserWarning, match="2 value.s. of statistic 'entropy' are infinite"):
+        result = CliRunner().invoke(main, ["correlate", str(run), "--n-boot", "0"])
+    assert result.exit_code == 0, result.output
+    assert "2 infinite statistic values treated as missing" in result.output
+
+
+@pytest.mark.parametrize(
+    "option, value, match",
+    [
+        ("--n-boot", "-1", "-1 is not in the range x>=0"),
+        ("--min-epoch", "-1", "-1 is not in the range x>=0"),
+        ("--min-agreement", "nan", r"'nan' is not a number in the range \[0, 100\]"),
+        ("--min-agreement", "150", "150.0 is not in the range 0<=x<=100"),
+    ],
+)
+def test_cli_correlate_refuses_bad_numbers(run_dir, option, value, match):
+    run, _, calls = run_dir
+    result = CliRunner().invoke(main, ["correlate", str(run), option, value])
+    assert result.exit_code == 2 and re.search(match, result.output), result.output
+    assert not calls  # refused before the log is read

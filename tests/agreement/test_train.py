@@ -2,6 +2,7 @@ import json
 import shutil
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -48,7 +49,7 @@ def test_load_log_shapes_and_dtypes(baseline):
         assert log.meta["settings"]["model_seeds"] == model_seeds(0, 2)
     ex = pq.read_table(rl.examples_path(baseline, "test"))
     assert ex.column("position").to_pylist() == list(range(120))
-    assert ex.schema.field("label").type == "int16"
+    assert ex.schema.field("label").type == "int64"  # as in the imstats table
     mode = rl.epoch_log_path(baseline, "test", 0, 1).stat().st_mode & 0o777
     assert mode == 0o666 & ~rl._umask()  # not mkstemp's 0600
     f = pq.read_table(rl.epoch_log_path(baseline, "test", 0, 1))
@@ -223,7 +224,21 @@ def test_multilabel_exact_match(tmp_path):
     assert logs["test"].correct.any() and not logs["test"].correct.all()
     assert np.array_equal(evaluate_checkpoint(run, 1, 2), logs["test"].correct[1, 1])
     ex = pq.read_table(rl.examples_path(run, "train"))
-    assert ex.schema.field("label").type.value_type == "int16"
+    assert ex.schema.field("label").type.value_type == "int64"
+    # runs written before kept list<int16> label sets: still read the same
+    old = ex.set_column(2, "label", ex.column("label").cast(pa.list_(pa.int16())))
+    pq.write_table(old, rl.examples_path(run, "train"))
+    assert np.array_equal(agreement.load_log(run)["train"].labels, logs["train"].labels)
+
+
+def test_examples_written_with_int16_labels_are_still_read(baseline, tmp_path):
+    out = tmp_path / "old"
+    shutil.copytree(baseline, out)
+    path = rl.examples_path(out, "test")
+    ex = pq.read_table(path)
+    pq.write_table(ex.set_column(2, "label", ex.column("label").cast(pa.int16())), path)
+    old, new = agreement.load_log(out)["test"], agreement.load_log(baseline)["test"]
+    assert old.labels.dtype == np.int64 and np.array_equal(old.labels, new.labels)
 
 
 def test_random_labels_are_recorded(tmp_path):
