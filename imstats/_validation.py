@@ -267,13 +267,20 @@ def _range_text(
     """``from 1 to 10``, ``in (0, 1]``, ``>= 0``, ``< 5``, or empty (no bounds)."""
     if lo is not None and hi is not None:
         if integer and not lo_open and not hi_open:
-            return f"from {lo:g} to {hi:g}"
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            return f"from {_bound(lo)} to {_bound(hi)}"
+        return f"in {'(' if lo_open else '['}{_bound(lo)}, {_bound(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
+        return f"{'>' if lo_open else '>='} {_bound(lo)}"
     if hi is not None:
-        return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'<' if hi_open else '<='} {_bound(hi)}"
     return ""
+
+
+def _bound(x: float) -> str:
+    """A bound as written: whole numbers in full (2147483647, not 2.14748e+09)."""
+    if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) < 1e16):
+        return str(int(x))
+    return f"{x:g}"
 
 
 def to_255(image: np.ndarray) -> np.ndarray:

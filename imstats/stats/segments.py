@@ -52,19 +52,23 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
 import pyarrow as pa
 
 from imstats._numba_cache import njit
-from imstats._validation import check_image
+from imstats._validation import check_image, check_range
 from imstats.registry import register
 
 __all__ = ["segment", "segment_count"]
 
 _BORDERS = ("reflect", "clamp")
 _TIES = ("stable", "skimage")
+# Largest smoothing: a kernel of 2 int(4 sigma + 0.5) + 1 = 801 taps per axis, so time stays
+# bounded (the smoothed image is then flat at any size that fits in memory).
+MAX_SIGMA = 100.0
+# Largest min_size (a 32-bit count): any value at least the pixel count gives one segment.
+MAX_MIN_SIZE = 2**31 - 1
 
 
 @njit
@@ -430,33 +434,29 @@ def _half_kernel(sigma: float) -> np.ndarray:
 def _check_params(
     scale: object, sigma: object, min_size: object, border: object, ties: object
 ) -> None:
-    for name, value in (("scale", scale), ("sigma", sigma)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"{name} must be a real number; got {type(value).__name__} {value!r}. "
-                f"Pass e.g. {name}={500 if name == 'scale' else 0.5}."
-            )
-        if not math.isfinite(float(value)):
-            raise ValueError(f"{name} must be finite; got {value!r}. Pass a finite number.")
-    if float(scale) <= 0:
-        raise ValueError(
-            f"scale must be > 0 (larger scale, larger segments); got {scale!r}. "
-            f"The paper uses scale=500."
-        )
-    if float(sigma) < 0:
-        raise ValueError(
-            f"sigma must be >= 0 (0 = no smoothing); got {sigma!r}. The paper uses sigma=0.5."
-        )
-    if isinstance(min_size, bool) or not isinstance(min_size, numbers.Integral):
-        raise TypeError(
-            f"min_size must be an integer number of pixels; got {type(min_size).__name__} "
-            f"{min_size!r}. Pass e.g. min_size=20."
-        )
-    if min_size < 0:
-        raise ValueError(
-            f"min_size must be >= 0 pixels (0 or 1 = no minimum); got {min_size!r}. "
-            f"The paper uses min_size=20."
-        )
+    check_range(
+        scale,
+        "scale",
+        0,
+        None,
+        lo_open=True,
+        hint="Larger scale, larger segments; the paper uses 500.",
+    )
+    check_range(
+        sigma,
+        "sigma",
+        0,
+        MAX_SIGMA,
+        hint="It is the Gaussian smoothing in pixels (0 = none); the paper uses 0.5.",
+    )
+    check_range(
+        min_size,
+        "min_size",
+        0,
+        MAX_MIN_SIZE,
+        integer=True,
+        hint="It is a number of pixels (0 or 1 = no minimum); the paper uses 20.",
+    )
     if border not in _BORDERS:
         raise ValueError(
             f"border must be one of {_BORDERS} ('reflect': scikit-image, 'clamp': the "
@@ -550,12 +550,13 @@ def segment_count(
         Gray images are segmented as one channel (edge weight ``|difference|``), as
         scikit-image does; RGB with the Euclidean distance of the three channels.
     scale : float, default 500
-        The observation level ``k`` of the paper (larger: fewer, larger segments). As in
-        scikit-image it is divided by 255, for float input too.
+        The observation level ``k`` of the paper (larger: fewer, larger segments), > 0. As
+        in scikit-image it is divided by 255, for float input too.
     sigma : float, default 0.5
-        Standard deviation of the Gaussian smoothing in pixels (0: none).
+        Standard deviation of the Gaussian smoothing in pixels, from 0 (none) to 100.
     min_size : int, default 20
-        Components smaller than this many pixels are merged into a neighbour.
+        Components smaller than this many pixels are merged into a neighbour; from 0 to
+        2**31 - 1 (0 and 1: no minimum; a value at least the pixel count: one segment).
     border : {"reflect", "clamp"}, default "reflect"
         Border of the smoothing: ``"reflect"`` as scikit-image, ``"clamp"`` (edge pixel
         repeated) as the authors' C program.
@@ -571,6 +572,14 @@ def segment_count(
     -------
     int
         The number of segments (at least 1).
+
+    Raises
+    ------
+    ValueError
+        Bad image shape or values (see :func:`imstats.check_image`), a parameter outside
+        its range, an unknown ``border`` or ``ties``.
+    TypeError
+        Bad image dtype, a non-number ``scale`` / ``sigma``, a non-integer ``min_size``.
 
     References
     ----------
@@ -614,11 +623,11 @@ def segment(
     image : (H, W) or (H, W, 3) ndarray of uint8, or of float in [0, 1]
         The image (see :func:`segment_count`).
     scale : float, default 500
-        The observation level ``k``, divided by 255 as in scikit-image.
+        The observation level ``k`` (> 0), divided by 255 as in scikit-image.
     sigma : float, default 0.5
-        Standard deviation of the Gaussian smoothing in pixels.
+        Standard deviation of the Gaussian smoothing in pixels, from 0 to 100.
     min_size : int, default 20
-        Minimum segment size in pixels.
+        Minimum segment size in pixels, from 0 to 2**31 - 1.
     border : {"reflect", "clamp"}, default "reflect"
         Border of the smoothing (scikit-image or the authors' C program).
     ties : {"stable", "skimage"}, default "stable"
@@ -628,6 +637,11 @@ def segment(
     -------
     (H, W) ndarray of intp
         Segment labels ``0..n-1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`segment_count`.
 
     References
     ----------
