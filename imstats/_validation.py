@@ -261,6 +261,54 @@ def check_range(
     return v
 
 
+def check_max_pixels(max_pixels: object) -> int | None:
+    """A statistic's ``max_pixels`` argument: None (no limit) or an int >= 1."""
+    if max_pixels is None:
+        return None
+    return int(
+        check_range(
+            max_pixels,
+            "max_pixels",
+            1,
+            None,
+            integer=True,
+            hint="It is a pixel count (height x width); None lifts the limit.",
+        )
+    )
+
+
+def check_pixels(
+    shape: tuple[int, ...], max_pixels: int | None, statistic: str, mib_per_mpx: float
+) -> None:
+    """Refuse an image with more than ``max_pixels`` pixels for ``statistic``.
+
+    ``mib_per_mpx`` is the statistic's measured peak memory per megapixel; the message
+    names the limit, the image size, the memory it would need and how to raise the limit
+    (as a keyword and as a dataset-run ``--param``). ``max_pixels=None``: no limit.
+
+    Raises
+    ------
+    ValueError
+        When ``shape[0] * shape[1] > max_pixels``.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    n = h * w
+    if max_pixels is None or n <= max_pixels:
+        return
+    need = n / 1e6 * mib_per_mpx
+    if need >= 1024:
+        need_text = f"{need / 1024:.1f} GiB"
+    else:
+        need_text = f"{need:.0f} MiB" if need >= 10 else f"{need:.1f} MiB"
+    raise ValueError(
+        f"image is {h} x {w} pixels ({n / 1e6:.1f} Mpx), over {statistic}'s limit "
+        f"max_pixels={max_pixels} ({max_pixels / 1e6:g} Mpx): it would need about {need_text} "
+        f"of memory ({mib_per_mpx:g} MiB per megapixel). To allow it, pass max_pixels={n} or "
+        f"more (in a dataset run: --param {statistic}.max_pixels={n}; null lifts the limit), "
+        f"or downscale the image."
+    )
+
+
 def _range_text(
     lo: float | None, hi: float | None, integer: bool, lo_open: bool, hi_open: bool
 ) -> str:

@@ -921,3 +921,34 @@ def test_bad_image_input():
 def test_many_decimations_need_a_larger_image():
     with pytest.raises(ValueError, match="3 decimations need at least 32 pixels per side"):
         edges.edge_map(_step_image(20, 40), n_decimations=3)
+
+
+@pytest.mark.parametrize("func", [edges.edge_strength, edges.edge_map])
+def test_pixel_limit(func):
+    img = _step_image(40, 50)
+    with pytest.raises(
+        ValueError,
+        match=r"image is 40 x 50 pixels \(0\.0 Mpx\), over edge_strength's limit "
+        r"max_pixels=1999 \(0\.001999 Mpx\): it would need about 1\.0 MiB of memory \(490 MiB "
+        r"per megapixel\)\. To allow it, pass max_pixels=2000 or more \(in a dataset run: "
+        r"--param edge_strength\.max_pixels=2000; null lifts the limit\), or downscale",
+    ):
+        func(img, seed=0, max_pixels=1999)
+    ref = np.asarray(func(img, seed=0))
+    np.testing.assert_array_equal(np.asarray(func(img, seed=0, max_pixels=2000)), ref)
+    np.testing.assert_array_equal(np.asarray(func(img, seed=0, max_pixels=None)), ref)
+    with pytest.raises(ValueError, match=r"max_pixels must be an integer >= 1; got -5\."):
+        func(img, max_pixels=-5)
+
+
+def test_default_pixel_limit_refuses_a_large_image_at_once():
+    """24 Mpx once needed more than 6 GB; over 4 Mpx is refused before any work."""
+    big = np.broadcast_to(np.uint8(9), (2001, 2000, 3))  # 4.002 Mpx, no memory of its own
+    with pytest.raises(ValueError, match=r"image is 2001 x 2000 pixels \(4\.0 Mpx\), over "):
+        edges.edge_strength(big, seed=0)
+    big = np.broadcast_to(np.uint8(9), (6000, 4000, 3))
+    with pytest.raises(ValueError, match=r"about 11\.5 GiB of memory"):
+        edges.edge_map(big, seed=0)
+    from imstats import registry
+
+    assert registry.get("edge_strength").defaults["max_pixels"] == 4_000_000

@@ -311,6 +311,7 @@ def test_registered_with_integer_field():
         "min_size": 20,
         "border": "reflect",
         "ties": "stable",
+        "max_pixels": 20_000_000,
     }
     value = stat.func(SMALL["coins"])
     assert type(value) is int and value == len(np.unique(skimage_labels(SMALL["coins"])))
@@ -384,3 +385,45 @@ def test_bad_images(image, exc, match):
         segment_count(image)
     with pytest.raises(exc, match=match):
         segment(image)
+
+
+@pytest.mark.parametrize("func", [segment_count, segment])
+def test_pixel_limit(func):
+    img = SMALL["coins"][:40, :50]
+    with pytest.raises(
+        ValueError,
+        match=r"image is 40 x 50 pixels \(0\.0 Mpx\), over segment_count's limit "
+        r"max_pixels=1999 \(0\.001999 Mpx\): it would need about 0\.2 MiB of memory \(92 MiB "
+        r"per megapixel\)\. To allow it, pass max_pixels=2000 or more \(in a dataset run: "
+        r"--param segment_count\.max_pixels=2000; null lifts the limit\)",
+    ):
+        func(img, max_pixels=1999)
+    assert np.array_equal(np.asarray(func(img, max_pixels=2000)), np.asarray(func(img)))
+    assert np.array_equal(np.asarray(func(img, max_pixels=None)), np.asarray(func(img)))
+    with pytest.raises(ValueError, match=r"max_pixels must be an integer >= 1; got 0\."):
+        func(img, max_pixels=0)
+    with pytest.raises(TypeError, match=r"max_pixels must be an integer >= 1; got float"):
+        func(img, max_pixels=2000.0)
+
+
+def test_default_pixel_limit_refuses_before_any_work():
+    big = np.broadcast_to(np.uint8(7), (4473, 4473))  # 20.0 Mpx, no memory of its own
+    with pytest.raises(ValueError, match=r"over segment_count's limit max_pixels=20000000 "):
+        segment_count(big)
+    assert registry.get("segment_count").defaults["max_pixels"] == 20_000_000
+
+
+def test_pixel_limit_in_a_dataset_run_is_an_error_row():
+    import imstats
+
+    images = np.random.default_rng(5).integers(0, 256, (3, 12, 10, 3), np.uint8)
+    t = imstats.compute(
+        images,
+        stats=["segment_count", "dct_coefficients"],
+        params={"segment_count.max_pixels": 100},
+        progress=False,
+    )
+    errors = t.column("error").to_pylist()
+    assert all("over segment_count's limit max_pixels=100" in e for e in errors)
+    assert all("--param segment_count.max_pixels=120" in e for e in errors)
+    assert t.column("dct_coefficients").null_count == 0  # the other statistic still runs

@@ -16,7 +16,13 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from imstats._validation import check_image, check_range, to_rgb_u8
+from imstats._validation import (
+    check_image,
+    check_max_pixels,
+    check_pixels,
+    check_range,
+    to_rgb_u8,
+)
 from imstats.registry import register
 
 # The pipeline's modules (_pmi_density, _pmi_features, _pmi_joint, _pmi_spectral) are
@@ -25,6 +31,12 @@ from imstats.registry import register
 # computing other statistics does not need.
 
 MIN_SIDE = 15  # half resolution >= 8 x 8, so two 2x decimations leave >= 2 x 2 nodes
+# Pixel limit: the pipeline's peak memory grows by about MIB_PER_MPX MiB per megapixel
+# (benchmarks/bench_memory.py, default parameters: 484 at 1024 x 768 and 1448 x 1086), so
+# the default keeps one image under about 2 GiB; more than the 89.5 Mpx the decoder admits
+# would need over 40 GiB.
+MAX_PIXELS = 4_000_000
+MIB_PER_MPX = 490
 
 
 # Parameter ranges (see edge_map's docstring for what each bounds).
@@ -113,6 +125,7 @@ def edge_map(
     sigma: float = 1.0,
     var_radius: int = 2,
     eig_solver: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """PMI boundary map E of one image, at half resolution, in raw units.
 
@@ -141,8 +154,7 @@ def edge_map(
         from 1 to 20.
     n_eigs : int, default 100
         Generalised eigenvectors computed (the constant one is then dropped), from 2 to
-        1000 (and at most the number of decimated nodes). Memory grows with it: about 2
-        MiB per megapixel of input for each eigenvector.
+        1000 (and at most the number of decimated nodes).
     n_decimations : int, default 2
         DNCuts decimations (each keeps every other row and column), from 0 to 4.
     n_orient, sigma : int, float, default 8, 1.0
@@ -157,6 +169,13 @@ def edge_map(
         filter has little to damp). "auto" takes "dense" up to 800 decimated nodes
         (images up to about 226 x 226), else "filtered". All solve the same problem to
         rounding.
+    max_pixels : int or None, default 4_000_000
+        Largest image (height x width) accepted; ``None``: no limit. The pipeline needs
+        about 490 MiB per megapixel (measured with the default parameters; ``n_eigs=25``
+        lowers it by 5 %), so the default keeps one image under about 2 GiB. A larger
+        image raises ``ValueError`` saying how much memory it would need; in a dataset
+        run that is an error row, and ``--param edge_strength.max_pixels=N`` raises the
+        limit.
 
     Returns
     -------
@@ -168,7 +187,8 @@ def edge_map(
     ------
     ValueError
         Bad image shape or values (see :func:`imstats.check_image`), a side under 15
-        pixels, a parameter outside its range, an unknown ``eig_solver``.
+        pixels, more than ``max_pixels`` pixels, a parameter outside its range, an unknown
+        ``eig_solver``.
     TypeError
         Bad image dtype, or a parameter of the wrong type (a float ``n_samples``, a str
         ``bandwidth``, a float ``seed``).
@@ -226,6 +246,7 @@ def edge_map(
     from imstats.stats import _pmi_spectral as spectral
 
     spectral._check_solver("eig_solver", eig_solver)
+    check_pixels(arr.shape, check_max_pixels(max_pixels), "edge_strength", MIB_PER_MPX)
     h0, w0 = arr.shape[:2]
     if n_decimations > 2 and min(h0, w0) < 4 * 2**n_decimations:
         raise ValueError(
@@ -341,6 +362,7 @@ def edge_strength(
     sigma: float = 1.0,
     var_radius: int = 2,
     eig_solver: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> float:
     """Sum of the PMI edge map E of one image (the paper's edge-strength statistic).
 
@@ -349,7 +371,7 @@ def edge_strength(
     image : ndarray, shape (H, W) or (H, W, 3), uint8 or float in [0, 1]
         The image (gray replicated to RGB); both sides at least 15 pixels.
     seed, n_samples, bandwidth, rho, reg, radius, n_eigs, n_decimations, n_orient, sigma,
-    var_radius, eig_solver
+    var_radius, eig_solver, max_pixels
         As :func:`edge_map`.
 
     Returns
@@ -389,5 +411,6 @@ def edge_strength(
         sigma=sigma,
         var_radius=var_radius,
         eig_solver=eig_solver,
+        max_pixels=max_pixels,
     )
     return float(e.sum())

@@ -57,7 +57,7 @@ import numpy as np
 import pyarrow as pa
 
 from imstats._numba_cache import njit
-from imstats._validation import check_image, check_range
+from imstats._validation import check_image, check_max_pixels, check_pixels, check_range
 from imstats.registry import register
 
 __all__ = ["segment", "segment_count"]
@@ -69,6 +69,11 @@ _TIES = ("stable", "skimage")
 MAX_SIGMA = 100.0
 # Largest min_size (a 32-bit count): any value at least the pixel count gives one segment.
 MAX_MIN_SIZE = 2**31 - 1
+# Pixel limit: peak memory grows by about MIB_PER_MPX MiB per megapixel (four edges a pixel,
+# 24 bytes each, plus the forest; benchmarks/bench_memory.py: 91-92 from 0.8 to 6.3 Mpx),
+# so the default keeps one image under about 2 GiB (a 20 Mpx photograph passes).
+MAX_PIXELS = 20_000_000
+MIB_PER_MPX = 92
 
 
 @njit
@@ -490,11 +495,19 @@ def _sort_edges(costs: np.ndarray, ties: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _forest(
-    image: object, scale: float, sigma: float, min_size: int, border: str, ties: str
+    image: object,
+    scale: float,
+    sigma: float,
+    min_size: int,
+    border: str,
+    ties: str,
+    max_pixels: int | None,
 ) -> tuple[np.ndarray, int, int, int]:
     """Validate, smooth, weigh, sort and merge; returns (forest, count, height, width)."""
     _check_params(scale, sigma, min_size, border, ties)
+    max_pixels = check_max_pixels(max_pixels)
     img = check_image(image)
+    check_pixels(img.shape, max_pixels, "segment_count", MIB_PER_MPX)
     if img.ndim == 2:
         img = img[:, :, None]
     if img.dtype == np.uint8:
@@ -536,6 +549,7 @@ def segment_count(
     min_size: int = 20,
     border: str = "reflect",
     ties: str = "stable",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> int:
     """Number of Felzenszwalb-Huttenlocher segments of an image.
 
@@ -567,6 +581,12 @@ def segment_count(
         the CPU's sort; identical to scikit-image's labels on the machine it runs on.
         Both give scikit-image's count on photographs; they can differ on images with
         many equal non-zero weights (flat blocks of a few gray levels).
+    max_pixels : int or None, default 20_000_000
+        Largest image (height x width) accepted; ``None``: no limit. The segmentation
+        needs about 92 MiB per megapixel, so the default keeps one image under about 2
+        GiB. A larger image raises ``ValueError`` saying how much memory it would need; in
+        a dataset run that is an error row, and ``--param segment_count.max_pixels=N``
+        raises the limit.
 
     Returns
     -------
@@ -576,8 +596,9 @@ def segment_count(
     Raises
     ------
     ValueError
-        Bad image shape or values (see :func:`imstats.check_image`), a parameter outside
-        its range, an unknown ``border`` or ``ties``.
+        Bad image shape or values (see :func:`imstats.check_image`), more than
+        ``max_pixels`` pixels, a parameter outside its range, an unknown ``border`` or
+        ``ties``.
     TypeError
         Bad image dtype, a non-number ``scale`` / ``sigma``, a non-integer ``min_size``.
 
@@ -598,7 +619,7 @@ def segment_count(
     >>> segment_count(img, sigma=0)
     2
     """
-    _, count, _, _ = _forest(image, scale, sigma, min_size, border, ties)
+    _, count, _, _ = _forest(image, scale, sigma, min_size, border, ties, max_pixels)
     return int(count)
 
 
@@ -610,6 +631,7 @@ def segment(
     min_size: int = 20,
     border: str = "reflect",
     ties: str = "stable",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """Felzenszwalb-Huttenlocher label map of an image (for pictures).
 
@@ -632,6 +654,8 @@ def segment(
         Border of the smoothing (scikit-image or the authors' C program).
     ties : {"stable", "skimage"}, default "stable"
         Order of equal edge weights (see :func:`segment_count`).
+    max_pixels : int or None, default 20_000_000
+        Largest image accepted (see :func:`segment_count`).
 
     Returns
     -------
@@ -659,7 +683,7 @@ def segment(
            [0, 0, 1, 1],
            [0, 0, 1, 1]])
     """
-    parent, _, height, width = _forest(image, scale, sigma, min_size, border, ties)
+    parent, _, height, width = _forest(image, scale, sigma, min_size, border, ties, max_pixels)
     labels = np.empty(height * width, dtype=np.intp)
     _label_kernel(parent, labels)
     return labels.reshape(height, width)
