@@ -34,7 +34,7 @@ Sorting: the weights are >= 0, so rounding them to float32 keeps their order and
 float32 bit patterns, read as unsigned integers, sort as the values. Four stable counting
 passes over 8-bit digits of those patterns (a pass is skipped where every key shares its
 digit) order the edges up to runs of equal float32 keys, which are then sorted by their
-float64 weights (insertion sort, merge sort for long runs; both stable). Cost O(E), in
+float64 weights (insertion sort, a merge sort for long runs; both stable). Cost O(E), in
 the memory the argsort path uses: the keys and the sorted weights share one buffer, and
 the 32-bit indices of the passes live in the two halves of the int64 permutation.
 
@@ -183,7 +183,7 @@ def _edge_weights_kernel(sm, costs):
 _RADIX_BITS = 8  # 256 buckets: 8-bit passes scatter 3-6x faster than 11-bit ones
 _RADIX_MASK = (1 << _RADIX_BITS) - 1
 _RADIX_PASSES = 4  # 4 x 8 bits cover a 32-bit key
-_INSERTION_MAX = 32  # runs of equal float32 keys up to this long: insertion sort
+_INSERTION_MAX = 32  # runs of equal float32 keys up to this long: insertion sort only
 
 
 @njit
@@ -217,25 +217,58 @@ def _radix_scatter(keys, idx, dst_keys, dst_idx, pos, shift):
 
 
 @njit
+def _insertion_run(vals, idx, a, b):
+    """Insertion-sort ``vals[a:b]`` (float64) stably, moving ``idx[a:b]`` along."""
+    for i in range(a + 1, b):
+        v = vals[i]
+        t = idx[i]
+        j = i - 1
+        while j >= a and vals[j] > v:
+            vals[j + 1] = vals[j]
+            idx[j + 1] = idx[j]
+            j -= 1
+        vals[j + 1] = v
+        idx[j + 1] = t
+
+
+@njit
 def _sort_run(vals, idx, a, b):
-    """Sort ``vals[a:b]`` (float64) stably, moving ``idx[a:b]`` (uint32) along."""
-    if b - a <= _INSERTION_MAX:
-        for i in range(a + 1, b):
-            v = vals[i]
-            t = idx[i]
-            j = i - 1
-            while j >= a and vals[j] > v:
-                vals[j + 1] = vals[j]
-                idx[j + 1] = idx[j]
-                j -= 1
-            vals[j + 1] = v
-            idx[j + 1] = t
+    """Sort ``vals[a:b]`` (float64) stably, moving ``idx[a:b]`` (uint32) along: insertion
+    sort for a short run, else a merge sort of insertion-sorted blocks (O(n log n))."""
+    n = b - a
+    for s in range(a, b, _INSERTION_MAX):
+        _insertion_run(vals, idx, s, min(s + _INSERTION_MAX, b))
+    if n <= _INSERTION_MAX:
         return
-    perm = np.argsort(vals[a:b], kind="mergesort")  # stable
-    v = vals[a:b][perm]
-    t = idx[a:b][perm]
-    vals[a:b] = v
-    idx[a:b] = t
+    # plain loops and allocations: Numba compiles slice copies and assignments slowly
+    v0 = np.empty(n, dtype=np.float64)
+    i0 = np.empty(n, dtype=np.uint32)
+    for k in range(n):
+        v0[k] = vals[a + k]
+        i0[k] = idx[a + k]
+    v1 = np.empty(n, dtype=np.float64)
+    i1 = np.empty(n, dtype=np.uint32)
+    width = _INSERTION_MAX
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            p, q = lo, mid
+            for k in range(lo, hi):
+                if q >= hi or (p < mid and v0[p] <= v0[q]):  # equal: the left one, stable
+                    v1[k] = v0[p]
+                    i1[k] = i0[p]
+                    p += 1
+                else:
+                    v1[k] = v0[q]
+                    i1[k] = i0[q]
+                    q += 1
+        v0, v1 = v1, v0
+        i0, i1 = i1, i0
+        width *= 2
+    for k in range(n):
+        vals[a + k] = v0[k]
+        idx[a + k] = i0[k]
 
 
 @njit
