@@ -427,3 +427,13 @@ def test_pixel_limit_in_a_dataset_run_is_an_error_row():
     assert all("over segment_count's limit max_pixels=100" in e for e in errors)
     assert all("--param segment_count.max_pixels=120" in e for e in errors)
     assert t.column("dct_coefficients").null_count == 0  # the other statistic still runs
+
+
+def test_a_fractional_scale_is_a_valid_dataset_parameter():
+    """The default is a float, so a dataset run takes --param segment_count.scale=250.5
+    (with the int default 500 the engine refused it as "must be an integer")."""
+    from imstats._rows import resolve_stats
+
+    (spec,) = resolve_stats(["segment_count"], {"segment_count.scale": 250.5}, None)
+    assert spec["params"]["scale"] == 250.5
+    assert registry.get("segment_count").defaults["scale"] == 500.0

@@ -577,7 +577,7 @@ def _forest(
 def segment_count(
     image: np.ndarray,
     *,
-    scale: float = 500,
+    scale: float = 500.0,
     sigma: float = 0.5,
     min_size: int = 20,
     border: str = "reflect",
@@ -596,7 +596,7 @@ def segment_count(
     image : (H, W) or (H, W, 3) ndarray of uint8, or of float in [0, 1]
         Gray images are segmented as one channel (edge weight ``|difference|``), as
         scikit-image does; RGB with the Euclidean distance of the three channels.
-    scale : float, default 500
+    scale : float, default 500.0
         The observation level ``k`` of the paper (larger: fewer, larger segments), > 0. As
         in scikit-image it is divided by 255, for float input too.
     sigma : float, default 0.5
@@ -659,7 +659,7 @@ def segment_count(
 def segment(
     image: np.ndarray,
     *,
-    scale: float = 500,
+    scale: float = 500.0,
     sigma: float = 0.5,
     min_size: int = 20,
     border: str = "reflect",
@@ -677,7 +677,7 @@ def segment(
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, or of float in [0, 1]
         The image (see :func:`segment_count`).
-    scale : float, default 500
+    scale : float, default 500.0
         The observation level ``k`` (> 0), divided by 255 as in scikit-image.
     sigma : float, default 0.5
         Standard deviation of the Gaussian smoothing in pixels, from 0 to 100.
