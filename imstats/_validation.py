@@ -261,19 +261,74 @@ def check_range(
     return v
 
 
+def check_max_pixels(max_pixels: object) -> int | None:
+    """A statistic's ``max_pixels`` argument: None (no limit) or an int >= 1."""
+    if max_pixels is None:
+        return None
+    return int(
+        check_range(
+            max_pixels,
+            "max_pixels",
+            1,
+            None,
+            integer=True,
+            hint="It is a pixel count (height x width); None lifts the limit.",
+        )
+    )
+
+
+def check_pixels(
+    shape: tuple[int, ...], max_pixels: int | None, statistic: str, mib_per_mpx: float
+) -> None:
+    """Refuse an image with more than ``max_pixels`` pixels for ``statistic``.
+
+    ``mib_per_mpx`` is the statistic's measured peak memory per megapixel; the message
+    names the limit, the image size, the memory it would need and how to raise the limit
+    (as a keyword and as a dataset-run ``--param``). ``max_pixels=None``: no limit.
+
+    Raises
+    ------
+    ValueError
+        When ``shape[0] * shape[1] > max_pixels``.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    n = h * w
+    if max_pixels is None or n <= max_pixels:
+        return
+    need = n / 1e6 * mib_per_mpx
+    if need >= 1024:
+        need_text = f"{need / 1024:.1f} GiB"
+    else:
+        need_text = f"{need:.0f} MiB" if need >= 10 else f"{need:.1f} MiB"
+    raise ValueError(
+        f"image is {h} x {w} pixels ({n / 1e6:.1f} Mpx), over {statistic}'s limit "
+        f"max_pixels={max_pixels} ({max_pixels / 1e6:g} Mpx): it would need about {need_text} "
+        f"of memory ({mib_per_mpx:g} MiB per megapixel). To allow it, pass max_pixels={n} or "
+        f"more (in a dataset run: --param {statistic}.max_pixels={n}; null lifts the limit), "
+        f"or downscale the image."
+    )
+
+
 def _range_text(
     lo: float | None, hi: float | None, integer: bool, lo_open: bool, hi_open: bool
 ) -> str:
     """``from 1 to 10``, ``in (0, 1]``, ``>= 0``, ``< 5``, or empty (no bounds)."""
     if lo is not None and hi is not None:
         if integer and not lo_open and not hi_open:
-            return f"from {lo:g} to {hi:g}"
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            return f"from {_bound(lo)} to {_bound(hi)}"
+        return f"in {'(' if lo_open else '['}{_bound(lo)}, {_bound(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
+        return f"{'>' if lo_open else '>='} {_bound(lo)}"
     if hi is not None:
-        return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'<' if hi_open else '<='} {_bound(hi)}"
     return ""
+
+
+def _bound(x: float) -> str:
+    """A bound as written: whole numbers in full (2147483647, not 2.14748e+09)."""
+    if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) < 1e16):
+        return str(int(x))
+    return f"{x:g}"
 
 
 def to_255(image: np.ndarray) -> np.ndarray:

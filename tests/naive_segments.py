@@ -4,7 +4,9 @@ Written from the algorithm's description with NumPy/SciPy array expressions and 
 Python union-find, for small images only. It follows scikit-image's conventions (pixels
 as ``img_as_float64``, ``scale / 255``, float32 thresholds, strict ``<``, min-size pass
 along the same sorted edges, labels by first pixel) and also supports the clamped
-smoothing border, which scikit-image itself cannot do.
+smoothing border, which scikit-image itself cannot do, and both tie orders: ``ties="skimage"``
+sorts the edges with ``np.argsort``'s default kind as scikit-image does, ``ties="stable"``
+with a stable sort (equal weights in edge order).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import scipy.ndimage as ndi
 from skimage.util import img_as_float64
 
 
-def naive_segment(image, *, scale=500, sigma=0.5, min_size=20, border="reflect"):
+def naive_segment(image, *, scale=500, sigma=0.5, min_size=20, border="reflect", ties="skimage"):
     """Label map (H, W) of the Felzenszwalb-Huttenlocher segmentation, slowly."""
     img = img_as_float64(np.atleast_3d(np.asarray(image)))
     mode = {"reflect": "reflect", "clamp": "nearest"}[border]
@@ -34,7 +36,7 @@ def naive_segment(image, *, scale=500, sigma=0.5, min_size=20, border="reflect")
     first = np.concatenate([p[0].ravel() for p in pairs])
     second = np.concatenate([p[1].ravel() for p in pairs])
     weights = np.concatenate([p[2] for p in pairs])
-    order = np.argsort(weights)
+    order = np.argsort(weights, kind={"skimage": None, "stable": "stable"}[ties])
 
     parent = list(range(h * w))
     size = [1] * (h * w)

@@ -172,9 +172,9 @@ def test_bad_batch_arguments():
         entropy_batch(stack, convention="matlab")
     with pytest.raises(ValueError, match="apply to convention='skimage'"):
         entropy_batch(stack, footprint=np.ones((3, 3)))
-    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \(0, 1\]; got 1\.5"):
         dct_coefficients_batch(stack, threshold=1.5)
-    with pytest.raises(TypeError, match="threshold must be a real number"):
+    with pytest.raises(TypeError, match=r"threshold must be a number in \(0, 1\]; got str"):
         dct_coefficients_batch(stack, threshold="0.9")
 
 

@@ -12,6 +12,7 @@ from imstats.stats.dct import (
     _select_threshold,
     _select_threshold_exact,
     dct_coefficients,
+    dct_coefficients_batch,
     dct_matrix,
 )
 from tests.images import sample_images
@@ -164,16 +165,25 @@ def test_all_black_image_is_nan():
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        ({"threshold": 0.0}, ValueError, r"threshold must be in \(0, 1\]"),
-        ({"threshold": 1.5}, ValueError, r"threshold must be in \(0, 1\]"),
-        ({"threshold": float("nan")}, ValueError, r"threshold must be in \(0, 1\]"),
-        ({"threshold": "0.9"}, TypeError, "threshold must be a real number"),
-        ({"threshold": True}, TypeError, "threshold must be a real number"),
+        ({"threshold": 0.0}, ValueError, r"threshold must be a number in \(0, 1\]; got 0\.0"),
+        ({"threshold": 1.5}, ValueError, r"threshold must be a number in \(0, 1\]; got 1\.5"),
+        ({"threshold": float("nan")}, ValueError, r"threshold must be a number in \(0, 1\]"),
+        ({"threshold": "0.9"}, TypeError, r"threshold must be a number in \(0, 1\]; got str"),
+        ({"threshold": True}, TypeError, r"threshold must be a number .*; got bool"),
+        ({"paper": "no"}, TypeError, r"paper must be True .* or False .*; got str 'no'"),
+        ({"paper": 1}, TypeError, r"paper must be True .* or False .*; got int 1"),
     ],
 )
 def test_bad_threshold(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         dct_coefficients(np.full((4, 4), 9, np.uint8), **kwargs)
+    with pytest.raises(exc, match=match):
+        dct_coefficients_batch(np.full((2, 4, 4), 9, np.uint8), **kwargs)
+
+
+def test_paper_accepts_numpy_bool():
+    img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    assert dct_coefficients(img, paper=np.bool_(False)) == dct_coefficients(img, paper=False)
 
 
 @pytest.mark.parametrize(

@@ -846,22 +846,67 @@ def test_small_image_is_rejected():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_samples": 0}, "n_samples must be an integer >= 1"),
-        ({"bandwidth": 0.0}, r"bandwidth must be in \(0, 1\]"),
-        ({"rho": -1.0}, "rho must be > 0"),
-        ({"reg": 0.0}, "reg must be > 0"),
-        ({"radius": 0}, "radius must be an integer in 1..20"),
-        ({"n_eigs": 1}, "n_eigs must be an integer >= 2"),
-        ({"n_decimations": 5}, "n_decimations must be an integer in 0..4"),
-        ({"n_orient": 0}, "n_orient must be an integer >= 1"),
-        ({"sigma": 0.0}, r"sigma must be in \(0, 5\]"),
-        ({"var_radius": 0}, "var_radius must be an integer >= 1"),
+        ({"n_samples": 0}, r"n_samples must be an integer from 1 to 10000000; got 0\."),
+        ({"n_samples": 10**13}, r"n_samples must be an integer from 1 to 10000000; got 10{13}"),
+        ({"bandwidth": 0.0}, r"bandwidth must be a number in \[0.01, 1\]; got 0.0"),
+        ({"bandwidth": 1e-9}, r"bandwidth must be a number in \[0.01, 1\]; got 1e-09"),
+        ({"bandwidth": 1.5}, r"bandwidth must be a number in \[0.01, 1\]; got 1.5"),
+        ({"bandwidth": float("nan")}, r"bandwidth must be .*; got nan"),
+        ({"rho": -1.0}, r"rho must be a number in \(0, 5\]; got -1.0"),
+        ({"rho": 50.0}, r"rho must be a number in \(0, 5\]; got 50.0"),
+        ({"rho": float("inf")}, r"rho must be a number in \(0, 5\]; got inf"),
+        ({"reg": 0.0}, r"reg must be a number in \[1e-06, 1000000\]; got 0.0"),
+        ({"reg": 1e-300}, r"reg must be a number in \[1e-06, 1000000\]; got 1e-300"),
+        ({"reg": float("inf")}, r"reg must be a number in \[1e-06, 1000000\]; got inf"),
+        ({"radius": 0}, r"radius must be an integer from 1 to 20; got 0"),
+        ({"n_eigs": 1}, r"n_eigs must be an integer from 2 to 1000; got 1"),
+        ({"n_eigs": 10**9}, r"n_eigs must be an integer from 2 to 1000; got 1000000000"),
+        ({"n_decimations": 5}, r"n_decimations must be an integer from 0 to 4; got 5"),
+        ({"n_orient": 0}, r"n_orient must be an integer from 1 to 64; got 0"),
+        ({"n_orient": 10**6}, r"n_orient must be an integer from 1 to 64; got 1000000"),
+        ({"sigma": 0.0}, r"sigma must be a number in \(0, 5\]; got 0.0"),
+        ({"var_radius": 0}, r"var_radius must be an integer from 1 to 20; got 0"),
+        ({"var_radius": 10**6}, r"var_radius must be an integer from 1 to 20; got 1000000"),
+        ({"seed": -1}, r"seed must be an integer from 0 to 9223372036854775807; got -1"),
+        ({"seed": 2**64}, r"seed must be an integer from 0 to 9223372036854775807; got 1844"),
         ({"eig_solver": "magic"}, "eig_solver must be 'auto', 'dense', 'sparse' or 'filtered'"),
     ],
 )
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         edges.edge_strength(_step_image(), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        edges.edge_map(_step_image(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seed": "abc"}, r"seed must be None, an int from 0 to 9223372036854775807 .*got str"),
+        ({"seed": 1.5}, r"seed must be None, an int .*got float 1.5"),
+        ({"seed": True}, r"seed must be None, an int .*got bool"),
+        ({"bandwidth": "x"}, r"bandwidth must be a number in \[0.01, 1\]; got str 'x'"),
+        ({"rho": None}, r"rho must be a number in \(0, 5\]; got NoneType"),
+        ({"n_samples": 2.5}, r"n_samples must be an integer .*; got float 2.5"),
+        ({"n_samples": 5000.0}, r"n_samples must be an integer .*; got float 5000.0"),
+    ],
+)
+def test_bad_parameter_types(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        edges.edge_strength(_step_image(), **kwargs)
+
+
+def test_parameter_limits_are_accepted():
+    img = _step_image()
+    for kw in ({"seed": 2**63 - 1}, {"seed": np.int64(3)}, {"seed": np.random.default_rng(1)}):
+        assert np.isfinite(edges.edge_strength(img, **kw))
+    for kw in (
+        {"rho": 5.0, "reg": 1e-6, "bandwidth": 0.01},
+        {"rho": 5.0, "reg": 1e6, "bandwidth": 1.0},
+        {"rho": 0.01, "reg": 1e-6},
+        {"n_orient": 64, "var_radius": 7},
+    ):
+        assert np.isfinite(edges.edge_strength(img, seed=0, **kw)), kw
 
 
 def test_bad_image_input():
@@ -876,3 +921,34 @@ def test_bad_image_input():
 def test_many_decimations_need_a_larger_image():
     with pytest.raises(ValueError, match="3 decimations need at least 32 pixels per side"):
         edges.edge_map(_step_image(20, 40), n_decimations=3)
+
+
+@pytest.mark.parametrize("func", [edges.edge_strength, edges.edge_map])
+def test_pixel_limit(func):
+    img = _step_image(40, 50)
+    with pytest.raises(
+        ValueError,
+        match=r"image is 40 x 50 pixels \(0\.0 Mpx\), over edge_strength's limit "
+        r"max_pixels=1999 \(0\.001999 Mpx\): it would need about 1\.0 MiB of memory \(490 MiB "
+        r"per megapixel\)\. To allow it, pass max_pixels=2000 or more \(in a dataset run: "
+        r"--param edge_strength\.max_pixels=2000; null lifts the limit\), or downscale",
+    ):
+        func(img, seed=0, max_pixels=1999)
+    ref = np.asarray(func(img, seed=0))
+    np.testing.assert_array_equal(np.asarray(func(img, seed=0, max_pixels=2000)), ref)
+    np.testing.assert_array_equal(np.asarray(func(img, seed=0, max_pixels=None)), ref)
+    with pytest.raises(ValueError, match=r"max_pixels must be an integer >= 1; got -5\."):
+        func(img, max_pixels=-5)
+
+
+def test_default_pixel_limit_refuses_a_large_image_at_once():
+    """24 Mpx once needed more than 6 GB; over 4 Mpx is refused before any work."""
+    big = np.broadcast_to(np.uint8(9), (2001, 2000, 3))  # 4.002 Mpx, no memory of its own
+    with pytest.raises(ValueError, match=r"image is 2001 x 2000 pixels \(4\.0 Mpx\), over "):
+        edges.edge_strength(big, seed=0)
+    big = np.broadcast_to(np.uint8(9), (6000, 4000, 3))
+    with pytest.raises(ValueError, match=r"about 11\.5 GiB of memory"):
+        edges.edge_map(big, seed=0)
+    from imstats import registry
+
+    assert registry.get("edge_strength").defaults["max_pixels"] == 4_000_000

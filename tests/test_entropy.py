@@ -8,7 +8,7 @@ from skimage.morphology import disk
 
 from imstats import registry
 from imstats._validation import luminance_u8
-from imstats.stats.entropy import entropy, entropy_map
+from imstats.stats.entropy import entropy, entropy_batch, entropy_map
 from tests.images import sample_images
 from tests.naive_entropy import (
     entropy_map_clipped,
@@ -176,9 +176,11 @@ def test_small_image_whole_window():
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        ({"window": 0}, ValueError, "window must be at least 1"),
-        ({"window": 2.5}, TypeError, "window must be an int"),
-        ({"window": True}, TypeError, "window must be an int"),
+        ({"window": 0}, ValueError, r"window must be an integer from 1 to 1024; got 0\."),
+        ({"window": 2.5}, TypeError, r"window must be an integer from 1 to 1024; got float 2.5"),
+        ({"window": True}, TypeError, r"window must be an integer .*; got bool"),
+        ({"window": "10"}, TypeError, r"window must be an integer .*; got str '10'"),
+        ({"window": 1025}, ValueError, r"window must be an integer from 1 to 1024; got 1025\."),
         ({"convention": "matlab"}, ValueError, "convention must be 'paper' or 'skimage'"),
         ({"small": "pad"}, ValueError, "small must be 'error' or 'whole'"),
         ({"footprint": np.ones((3, 3))}, ValueError, "apply to convention='skimage'"),
@@ -190,7 +192,22 @@ def test_small_image_whole_window():
         (
             {"convention": "skimage", "footprint": "disk", "radius": -1},
             ValueError,
-            "radius must be >= 0",
+            r"radius must be an integer from 0 to 511; got -1\.",
+        ),
+        (
+            {"convention": "skimage", "footprint": "disk", "radius": 512},
+            ValueError,
+            r"radius must be an integer from 0 to 511; got 512\. The disk is 2 radius \+ 1",
+        ),
+        (
+            {"convention": "skimage", "footprint": "disk", "radius": 2.0},
+            TypeError,
+            r"radius must be an integer from 0 to 511; got float 2.0",
+        ),
+        (
+            {"convention": "skimage", "footprint": np.ones((1, 1025), bool)},
+            ValueError,
+            r"footprint must be at most 1024 x 1024; got shape \(1, 1025\)",
         ),
         (
             {"convention": "skimage", "footprint": np.ones((3, 3)), "radius": 1},
@@ -220,6 +237,32 @@ def test_bad_arguments(kwargs, exc, match):
         entropy(img, **kwargs)
     with pytest.raises(exc, match=match):
         entropy_map(img, **kwargs)
+    with pytest.raises(exc, match=match):
+        entropy_batch(np.stack([img, img]), **kwargs)
+
+
+@pytest.mark.parametrize("convention", ["paper", "skimage"])
+@pytest.mark.parametrize("small", ["error", "whole"])
+def test_huge_window_is_refused_before_any_allocation(convention, small):
+    """window=20000 on a 64 x 48 image once needed 10.8 GB (tables of window**2 entries)."""
+    img = np.zeros((64, 48), np.uint8)
+    for func in (entropy, entropy_map):
+        with pytest.raises(
+            ValueError, match=r"window must be an integer from 1 to 1024; got 20000"
+        ):
+            func(img, window=20000, convention=convention, small=small)
+    with pytest.raises(ValueError, match=r"window must be an integer from 1 to 1024; got 20000"):
+        entropy_batch(img[None], window=20000, convention=convention, small=small)
+
+
+def test_largest_window_works_on_a_small_image():
+    img = SMALL["camera"][:20, :30]
+    # every window holds the whole image: the entropy of the whole image everywhere
+    whole = entropy(img, window=1024, convention="skimage")
+    assert whole == pytest.approx(entropy(img, window=59, convention="skimage"), abs=1e-12)
+    assert entropy(img, window=1024, small="whole") == pytest.approx(
+        entropy(img, window=31, small="whole"), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(

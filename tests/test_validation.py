@@ -172,6 +172,13 @@ def test_check_range_accepts_and_converts():
         (7.0, {"lo": 0, "integer": True}, TypeError, r"got float 7\.0\. Pass an int"),
         (1 + 2j, {}, TypeError, r"got complex"),
         (np.array([1, 2]), {"lo": 0}, TypeError, r"got ndarray"),
+        (  # large whole bounds written in full
+            2**31,
+            {"lo": 0, "hi": 2**31 - 1, "integer": True},
+            ValueError,
+            r"from 0 to 2147483647; got 2147483648\.$",
+        ),
+        (2e6, {"lo": 1e-6, "hi": 1e6}, ValueError, r"in \[1e-06, 1000000\]; got 2000000\.0"),
     ],
 )
 def test_check_range_rejects_with_named_argument(value, kwargs, exc, match):

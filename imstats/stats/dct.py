@@ -28,7 +28,7 @@ from numba import prange
 
 from imstats._fastluma import fast_luminance
 from imstats._numba_cache import njit
-from imstats._validation import check_image, check_images
+from imstats._validation import check_image, check_images, check_range
 from imstats.registry import register, register_batch
 
 _U = 2.0**-53  # unit roundoff of float64
@@ -211,17 +211,23 @@ def _relevant_count(coef: np.ndarray, threshold: float) -> int:
     return int(k)
 
 
-def _check_threshold(threshold: object) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+def _check_params(threshold: object, paper: object) -> float:
+    """``threshold`` as a float in (0, 1]; ``paper`` must be a bool."""
+    if not isinstance(paper, (bool, np.bool_)):
         raise TypeError(
-            f"threshold must be a real number in (0, 1], e.g. 0.9998; "
-            f"got {type(threshold).__name__} {threshold!r}."
+            f"paper must be True (the authors' (c* - 1) / N * 100) or False (c* / N * 100); "
+            f"got {type(paper).__name__} {paper!r:.60}."
         )
-    if not (0.0 < threshold <= 1.0):
-        raise ValueError(
-            f"threshold must be in (0, 1] (a ratio of L2 norms); got {threshold!r}. "
-            f"The paper uses 0.9998."
+    return float(
+        check_range(
+            threshold,
+            "threshold",
+            0,
+            1,
+            lo_open=True,
+            hint="It is a ratio of L2 norms; the paper uses 0.9998.",
         )
+    )
 
 
 def dct_matrix(image: np.ndarray) -> np.ndarray:
@@ -269,7 +275,8 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
         Required ratio of norms ``||top c*||_2 / ||all||_2`` (not of energies), in (0, 1].
     paper : bool, default True
         ``True``: the authors' value ``(c* - 1) / N * 100`` (their off-by-one, kept for
-        comparability); ``False``: ``c* / N * 100``. ``N = H * W``.
+        comparability); ``False``: ``c* / N * 100``. ``N = H * W``. A bool (or
+        ``numpy.bool_``).
 
     Returns
     -------
@@ -284,7 +291,7 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
         Bad image shape or values (see :func:`imstats.check_image`), or ``threshold``
         outside (0, 1].
     TypeError
-        Bad image dtype, or a non-real ``threshold``.
+        Bad image dtype, a non-real ``threshold``, or a non-bool ``paper``.
 
     References
     ----------
@@ -299,7 +306,7 @@ def dct_coefficients(image: np.ndarray, *, threshold: float = 0.9998, paper: boo
     >>> dct_coefficients(img), dct_coefficients(img, paper=False)
     (0.0, 1.0)
     """
-    _check_threshold(threshold)
+    threshold = _check_params(threshold, paper)
     return _percentage(dct_matrix(image), threshold, paper)
 
 
@@ -344,7 +351,7 @@ def dct_coefficients_batch(
         Not a stack (see :func:`imstats._validation.check_images`), or ``threshold``
         outside (0, 1].
     TypeError
-        Bad dtype, or a non-real ``threshold``.
+        Bad dtype, a non-real ``threshold``, or a non-bool ``paper``.
 
     References
     ----------
@@ -360,7 +367,7 @@ def dct_coefficients_batch(
     """
     import scipy.fft
 
-    _check_threshold(threshold)
+    threshold = _check_params(threshold, paper)
     stack = check_images(images)
     n, h, w = stack.shape[:3]
     out = np.empty(n)

@@ -16,7 +16,13 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from imstats._validation import check_image, to_rgb_u8
+from imstats._validation import (
+    check_image,
+    check_max_pixels,
+    check_pixels,
+    check_range,
+    to_rgb_u8,
+)
 from imstats.registry import register
 
 # The pipeline's modules (_pmi_density, _pmi_features, _pmi_joint, _pmi_spectral) are
@@ -25,44 +31,83 @@ from imstats.registry import register
 # computing other statistics does not need.
 
 MIN_SIDE = 15  # half resolution >= 8 x 8, so two 2x decimations leave >= 2 x 2 nodes
+# Pixel limit: the pipeline's peak memory grows by about MIB_PER_MPX MiB per megapixel
+# (benchmarks/bench_memory.py, default parameters: 484 at 1024 x 768 and 1448 x 1086), so
+# the default keeps one image under about 2 GiB; more than the 89.5 Mpx the decoder admits
+# would need over 40 GiB.
+MAX_PIXELS = 4_000_000
+MIB_PER_MPX = 490
+
+
+# Parameter ranges (see edge_map's docstring for what each bounds).
+MAX_SAMPLES = 10**7
+MIN_BANDWIDTH = 0.01  # the density grids have about (2 / bandwidth)**3 cells: 65 MB at 0.01
+MAX_RHO = 5.0
+REG_RANGE = (1e-6, 1e6)
+MAX_RADIUS = 20
+MAX_EIGS = 1000
+MAX_DECIMATIONS = 4
+MAX_ORIENT = 64
+MAX_SIGMA = 5.0
+MAX_SEED = 2**63 - 1
+
+
+def _check_seed(seed: object) -> object:
+    """``seed`` if it is None, a NumPy Generator / BitGenerator / SeedSequence, or an int
+    from 0 to 2**63 - 1 (what a table's int64 metadata holds)."""
+    if seed is None or isinstance(
+        seed, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)
+    ):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"seed must be None, an int from 0 to {MAX_SEED} or a numpy.random.Generator; "
+            f"got {type(seed).__name__} {seed!r:.60}."
+        )
+    return check_range(
+        seed, "seed", 0, MAX_SEED, integer=True, hint="The same seed gives the same edge map."
+    )
 
 
 def _check_params(
-    n_samples: int,
-    bandwidth: float,
-    rho: float,
-    reg: float,
-    radius: int,
-    n_eigs: int,
-    n_decimations: int,
-    n_orient: int,
-    sigma: float,
-    var_radius: int,
+    n_samples: object,
+    bandwidth: object,
+    rho: object,
+    reg: object,
+    radius: object,
+    n_eigs: object,
+    n_decimations: object,
+    n_orient: object,
+    sigma: object,
+    var_radius: object,
 ) -> None:
-    def need(cond: bool, name: str, what: str, value: object) -> None:
-        if not cond:
-            raise ValueError(f"{name} must be {what}; got {value!r}.")
-
-    need(int(n_samples) == n_samples and n_samples >= 1, "n_samples", "an integer >= 1", n_samples)
-    need(0 < bandwidth <= 1, "bandwidth", "in (0, 1] (features are scaled to [0, 1])", bandwidth)
-    need(rho > 0, "rho", "> 0", rho)
-    need(reg > 0, "reg", "> 0 (it keeps the logarithm finite)", reg)
-    need(int(radius) == radius and 1 <= radius <= 20, "radius", "an integer in 1..20", radius)
-    need(int(n_eigs) == n_eigs and n_eigs >= 2, "n_eigs", "an integer >= 2", n_eigs)
-    need(
-        int(n_decimations) == n_decimations and 0 <= n_decimations <= 4,
-        "n_decimations",
-        "an integer in 0..4",
+    check_range(
+        n_samples, "n_samples", 1, MAX_SAMPLES, integer=True, hint="The original draws 5000."
+    )
+    check_range(
+        bandwidth,
+        "bandwidth",
+        MIN_BANDWIDTH,
+        1,
+        hint="Features are scaled to [0, 1]; the original uses 0.05.",
+    )
+    check_range(rho, "rho", 0, MAX_RHO, lo_open=True, hint="The original uses 1.25.")
+    check_range(
+        reg, "reg", *REG_RANGE, hint="It keeps the logarithm finite; the original uses 100."
+    )
+    check_range(radius, "radius", 1, MAX_RADIUS, integer=True, hint="The original uses 5.")
+    check_range(n_eigs, "n_eigs", 2, MAX_EIGS, integer=True, hint="The original uses 100.")
+    check_range(
         n_decimations,
+        "n_decimations",
+        0,
+        MAX_DECIMATIONS,
+        integer=True,
+        hint="The original uses 2.",
     )
-    need(int(n_orient) == n_orient and n_orient >= 1, "n_orient", "an integer >= 1", n_orient)
-    need(0 < sigma <= 5, "sigma", "in (0, 5]", sigma)
-    need(
-        int(var_radius) == var_radius and var_radius >= 1,
-        "var_radius",
-        "an integer >= 1",
-        var_radius,
-    )
+    check_range(n_orient, "n_orient", 1, MAX_ORIENT, integer=True, hint="The original uses 8.")
+    check_range(sigma, "sigma", 0, MAX_SIGMA, lo_open=True, hint="The original uses 1.")
+    check_range(var_radius, "var_radius", 1, MAX_RADIUS, integer=True, hint="The original uses 2.")
 
 
 def edge_map(
@@ -80,6 +125,7 @@ def edge_map(
     sigma: float = 1.0,
     var_radius: int = 2,
     eig_solver: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """PMI boundary map E of one image, at half resolution, in raw units.
 
@@ -90,25 +136,32 @@ def edge_map(
         original reads 8-bit images). Both sides must be at least 15 pixels.
     seed : int, numpy.random.Generator or None
         Seed of the pair sampling (``numpy.random.default_rng(seed)``); the same seed gives
-        the same E. ``None`` draws fresh entropy.
-    n_samples : int
+        the same E. An int from 0 to 2**63 - 1 (a table's metadata stores it as int64), a
+        Generator (or BitGenerator / SeedSequence), or ``None`` for fresh entropy.
+    n_samples : int, default 5000
         Pair positions drawn for each density (duplicates and pairs leaving the image are
-        dropped).
-    bandwidth : float
-        Epanechnikov kernel half-width ``h`` in every feature dimension.
-    rho, reg : float
-        PMI exponent and regulariser: ``PMI = log((reg + p(a,b)/2)^rho / (p(a) p(b) + reg))``.
-    radius : int
-        Pixel pairs at distance ``0 < d <= radius`` (half resolution) get an affinity.
-    n_eigs : int
-        Generalised eigenvectors computed (the constant one is then dropped).
-    n_decimations : int
-        DNCuts decimations (each keeps every other row and column).
-    n_orient, sigma : int, float
-        Number of orientations and scale of the derivative-of-Gaussian filters (support
-        ``3 sigma``).
-    var_radius : int
-        Radius of the disk of the local-variance feature.
+        dropped), from 1 to 10**7 (about 48 bytes each while sampling).
+    bandwidth : float, default 0.05
+        Epanechnikov kernel half-width ``h`` in every feature dimension, in [0.01, 1]
+        (features are scaled to [0, 1]; the density grids have about ``(2 / h)**3``
+        cells, 65 MB at the lower bound).
+    rho, reg : float, default 1.25, 100.0
+        PMI exponent and regulariser: ``PMI = log((reg + p(a,b)/2)^rho / (p(a) p(b) + reg))``;
+        ``rho`` in (0, 5], ``reg`` in [1e-6, 1e6]. Outside these the affinities
+        ``exp(PMI)`` can overflow the spectral step (``rho = 50`` does at ``reg = 100``).
+    radius : int, default 5
+        Pixel pairs at distance ``0 < d <= radius`` (half resolution) get an affinity;
+        from 1 to 20.
+    n_eigs : int, default 100
+        Generalised eigenvectors computed (the constant one is then dropped), from 2 to
+        1000 (and at most the number of decimated nodes).
+    n_decimations : int, default 2
+        DNCuts decimations (each keeps every other row and column), from 0 to 4.
+    n_orient, sigma : int, float, default 8, 1.0
+        Number of orientations (1 to 64) and scale of the derivative-of-Gaussian filters
+        (support ``3 sigma``, sigma in (0, 5]).
+    var_radius : int, default 2
+        Radius of the disk of the local-variance feature, from 1 to 20.
     eig_solver : {"auto", "dense", "sparse", "filtered"}
         Eigensolver of the decimated problem: LAPACK, ARPACK Lanczos, or ARPACK Lanczos on
         a Chebyshev filter of the matrix that damps the unwanted eigenvalues (plain
@@ -116,12 +169,29 @@ def edge_map(
         filter has little to damp). "auto" takes "dense" up to 800 decimated nodes
         (images up to about 226 x 226), else "filtered". All solve the same problem to
         rounding.
+    max_pixels : int or None, default 4_000_000
+        Largest image (height x width) accepted; ``None``: no limit. The pipeline needs
+        about 490 MiB per megapixel (measured with the default parameters; ``n_eigs=25``
+        lowers it by 5 %), so the default keeps one image under about 2 GiB. A larger
+        image raises ``ValueError`` saying how much memory it would need; in a dataset
+        run that is an error row, and ``--param edge_strength.max_pixels=N`` raises the
+        limit.
 
     Returns
     -------
     ndarray, shape (ceil(H / 2), ceil(W / 2)), float64
         Edge strength, >= 0, not normalised, no non-maximum suppression. An image without
         any variation (both feature images constant) has no edges: all zeros.
+
+    Raises
+    ------
+    ValueError
+        Bad image shape or values (see :func:`imstats.check_image`), a side under 15
+        pixels, more than ``max_pixels`` pixels, a parameter outside its range, an unknown
+        ``eig_solver``.
+    TypeError
+        Bad image dtype, or a parameter of the wrong type (a float ``n_samples``, a str
+        ``bandwidth``, a float ``seed``).
 
     Notes
     -----
@@ -160,6 +230,7 @@ def edge_map(
             f"{MIN_SIDE} x {MIN_SIDE} (an 8 x 8 half-resolution grid, which the two 2x "
             f"decimations reduce to 2 x 2 nodes). Use a larger or upsampled image."
         )
+    seed = _check_seed(seed)
     _check_params(
         n_samples,
         bandwidth,
@@ -175,6 +246,7 @@ def edge_map(
     from imstats.stats import _pmi_spectral as spectral
 
     spectral._check_solver("eig_solver", eig_solver)
+    check_pixels(arr.shape, check_max_pixels(max_pixels), "edge_strength", MIB_PER_MPX)
     h0, w0 = arr.shape[:2]
     if n_decimations > 2 and min(h0, w0) < 4 * 2**n_decimations:
         raise ValueError(
@@ -290,6 +362,7 @@ def edge_strength(
     sigma: float = 1.0,
     var_radius: int = 2,
     eig_solver: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> float:
     """Sum of the PMI edge map E of one image (the paper's edge-strength statistic).
 
@@ -298,7 +371,7 @@ def edge_strength(
     image : ndarray, shape (H, W) or (H, W, 3), uint8 or float in [0, 1]
         The image (gray replicated to RGB); both sides at least 15 pixels.
     seed, n_samples, bandwidth, rho, reg, radius, n_eigs, n_decimations, n_orient, sigma,
-    var_radius, eig_solver
+    var_radius, eig_solver, max_pixels
         As :func:`edge_map`.
 
     Returns
@@ -306,6 +379,11 @@ def edge_strength(
     float
         ``sum(E)`` over the half-resolution map, raw units; 0.0 for an image without any
         variation.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`edge_map`.
 
     References
     ----------
@@ -333,5 +411,6 @@ def edge_strength(
         sigma=sigma,
         var_radius=var_radius,
         eig_solver=eig_solver,
+        max_pixels=max_pixels,
     )
     return float(e.sum())

@@ -40,11 +40,15 @@ from numba import prange
 
 from imstats._fastluma import fast_luminance, padded_luminance_u8
 from imstats._numba_cache import njit
-from imstats._validation import check_image, check_images
+from imstats._validation import check_image, check_images, check_range
 from imstats.registry import register, register_batch
 
 _CONVENTIONS = ("paper", "skimage")
 _SMALL = ("error", "whole")
+# Largest window (and footprint side). A window of n pixels needs three fixed-point tables of
+# n + 2 entries (24 bytes an entry: 25 MiB at 1024 x 1024), and the skimage convention pads
+# the image by the footprint, so memory stays bounded whatever the image.
+MAX_WINDOW = 1024
 
 
 # --------------------------------------------------------------------------- kernels
@@ -310,14 +314,16 @@ def _hist(n_codes: int, n_max: int) -> np.ndarray:
 
 
 def _check_window(window: object) -> int:
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise TypeError(
-            f"window must be an int (the side of the square window, e.g. 10); "
-            f"got {type(window).__name__} {window!r}."
+    return int(
+        check_range(
+            window,
+            "window",
+            1,
+            MAX_WINDOW,
+            integer=True,
+            hint="It is the side of the square window in pixels; the paper uses 10.",
         )
-    if window < 1:
-        raise ValueError(f"window must be at least 1 pixel; got {window}. The paper uses 10.")
-    return int(window)
+    )
 
 
 def _resolve_footprint(footprint: object, window: int, radius: int | None) -> np.ndarray:
@@ -335,14 +341,21 @@ def _resolve_footprint(footprint: object, window: int, radius: int | None) -> np
                 f"footprint must be a 2-D array of 0/1 (or bool) or the string 'disk'; "
                 f"got {footprint!r}."
             )
-        if radius is None or isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+        if radius is None:
             raise ValueError(
-                f"footprint='disk' needs an int radius >= 0 (skimage.morphology.disk(radius)); "
-                f"got radius={radius!r}."
+                "footprint='disk' needs an int radius >= 0 (skimage.morphology.disk(radius)); "
+                "got radius=None."
             )
-        if radius < 0:
-            raise ValueError(f"radius must be >= 0; got {radius}.")
-        r = int(radius)
+        r = int(
+            check_range(
+                radius,
+                "radius",
+                0,
+                (MAX_WINDOW - 1) // 2,
+                integer=True,
+                hint=f"The disk is 2 radius + 1 pixels wide, at most {MAX_WINDOW}.",
+            )
+        )
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         return (yy * yy + xx * xx) <= r * r
     if radius is not None:
@@ -357,6 +370,11 @@ def _resolve_footprint(footprint: object, window: int, radius: int | None) -> np
         )
     if not (fp.dtype == np.bool_ or np.issubdtype(fp.dtype, np.number)):
         raise TypeError(f"footprint must be bool or numeric 0/1; got dtype {fp.dtype}.")
+    if max(fp.shape) > MAX_WINDOW:
+        raise ValueError(
+            f"footprint must be at most {MAX_WINDOW} x {MAX_WINDOW}; got shape {fp.shape}. "
+            f"Crop it to its nonzero part."
+        )
     fp = fp > 0
     if not fp.any():
         raise ValueError(
@@ -499,7 +517,10 @@ def entropy(
         float64) is used; a gray image is its own luminance.
     window : int, default 10
         Side of the square window (``convention="paper"``; also the default square
-        footprint of ``convention="skimage"``).
+        footprint of ``convention="skimage"``), from 1 to 1024 (``MAX_WINDOW``; memory
+        grows with its square). The paper convention also needs ``window <= min(H, W)``
+        unless ``small="whole"``; in the skimage convention a window wider than
+        ``2 max(H, W) - 1`` gives the same values as that width (up to rounding).
     convention : {"paper", "skimage"}, default "paper"
         ``"paper"``: distinct values of the unquantised float ``Y`` (exact equality) in every
         valid ``window x window`` window, mean over the ``(H - window + 1) x (W - window + 1)``
@@ -509,9 +530,9 @@ def entropy(
         This is METHOD.md's ``quantize=True`` option.
     footprint : (fh, fw) array of 0/1 or bool, or "disk", optional
         ``convention="skimage"`` only. Default ``np.ones((window, window))``; ``"disk"`` is
-        ``skimage.morphology.disk(radius)``.
+        ``skimage.morphology.disk(radius)``. Sides at most 1024.
     radius : int, optional
-        Radius of ``footprint="disk"``.
+        Radius of ``footprint="disk"``, from 0 to 511 (a disk at most 1023 pixels wide).
     small : {"error", "whole"}, default "error"
         ``convention="paper"`` when the image is smaller than the window: ``"error"`` raises
         ``ValueError``; ``"whole"`` uses one window covering the whole image.
@@ -525,9 +546,10 @@ def entropy(
     ------
     ValueError
         Bad shape or values (see :func:`imstats.check_image`), an image smaller than the
-        window with ``small="error"``, an unknown convention, an empty footprint.
+        window with ``small="error"``, a window, radius or footprint outside its range, an
+        unknown convention, an empty footprint.
     TypeError
-        Bad dtype, or a non-int window.
+        Bad dtype, or a non-int window or radius.
 
     References
     ----------
@@ -623,7 +645,7 @@ def entropy_batch(
         Not a stack (see :func:`imstats._validation.check_images`), images smaller than the
         window with ``small="error"``, and the errors of :func:`entropy`.
     TypeError
-        Bad dtype, or a non-int window.
+        Bad dtype, or a non-int window or radius.
 
     References
     ----------

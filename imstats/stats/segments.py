@@ -13,8 +13,10 @@ the label maps are identical (same partition, same label numbers), not merely cl
 3. Edge weights of the 8-connected grid: Euclidean distance over the channels (a gray
    image is one channel: ``|difference|``), in scikit-image's edge order (right, down,
    down-right, up-right; row-major within each direction), float64.
-4. ``np.argsort`` of the weights, NumPy's default kind, exactly as scikit-image calls it:
-   equal weights (ties) come out in the same order, which matters for the result.
+4. The weights sorted. ``ties="stable"`` (default): a stable O(E) radix sort (below),
+   equal weights in edge order. ``ties="skimage"``: ``np.argsort``, NumPy's default
+   kind, exactly as scikit-image calls it, so equal weights come out in scikit-image's
+   order on the machine it runs on.
 5. Kruskal-style merging: components ``a``, ``b`` joined when
    ``w < min(float32(Int(a) + k / |a|), float32(Int(b) + k / |b|))`` (scikit-image keeps
    these thresholds in single precision and compares strictly), then a second pass along
@@ -28,29 +30,50 @@ edge endpoint arrays: after the sort each edge index is decoded once into a code
 weights and their sorted copy, the permutation, a 4-byte parent and a float32 threshold per
 pixel (about 0.3 times scikit-image's peak).
 
-Ties: scikit-image sorts with ``np.argsort`` (introsort, or the AVX-512 sort on CPUs that
-have it), whose order among equal weights is not stable. We call the same function on
-bit-identical weights, so the tie order, and with it the result, is the same on any CPU.
-Equal weights of 0 are harmless in any order; equal non-zero weights (common in flat or
-repetitive uint8 images) can change the count when reordered.
+Sorting: the weights are >= 0, so rounding them to float32 keeps their order and the
+float32 bit patterns, read as unsigned integers, sort as the values. Four stable counting
+passes over 8-bit digits of those patterns (a pass is skipped where every key shares its
+digit) order the edges up to runs of equal float32 keys, which are then sorted by their
+float64 weights (insertion sort, a merge sort for long runs; both stable). Cost O(E), in
+the memory the argsort path uses: the keys and the sorted weights share one buffer, and
+the 32-bit indices of the passes live in the two halves of the int64 permutation.
+
+Ties: equal non-zero weights are common in flat or repetitive uint8 images, and their order
+can change the result (about 1 % of blocky test images change their count). NumPy's
+``np.argsort`` is not stable and picks its algorithm by CPU (x86-simd-sort with AVX-512 or
+AVX2, introsort otherwise), so scikit-image's own tie order, and with it its result on
+such images, depends on the machine and the NumPy version. ``ties="stable"`` depends on
+neither; ``ties="skimage"`` calls ``np.argsort`` on bit-identical weights and so
+reproduces scikit-image on the machine it runs on. On photographs equal non-zero weights
+are rare and both give scikit-image's count.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
 import pyarrow as pa
 
 from imstats._numba_cache import njit
-from imstats._validation import check_image
+from imstats._validation import check_image, check_max_pixels, check_pixels, check_range
 from imstats.registry import register
 
 __all__ = ["segment", "segment_count"]
 
 _BORDERS = ("reflect", "clamp")
+_TIES = ("stable", "skimage")
+# Largest smoothing: a kernel of 2 int(4 sigma + 0.5) + 1 = 801 taps per axis, so time stays
+# bounded (the smoothed image is then flat at any size that fits in memory).
+MAX_SIGMA = 100.0
+# Largest min_size (a 32-bit count): any value at least the pixel count gives one segment.
+MAX_MIN_SIZE = 2**31 - 1
+# Pixel limit: peak memory grows by about MIB_PER_MPX MiB per megapixel (four edges a pixel,
+# 24 bytes each, plus the forest; benchmarks/bench_memory.py: 91-92 from 0.8 to 6.3 Mpx),
+# so the default keeps one image under about 2 GiB (a 20 Mpx photograph passes).
+MAX_PIXELS = 20_000_000
+MIB_PER_MPX = 92
 
 
 @njit
@@ -157,13 +180,182 @@ def _edge_weights_kernel(sm, costs):
     _pair_costs(sm, 0, 1, 1, 0, h - 1, w - 1, costs, e)  # up-right: (i, j + 1) - (i + 1, j)
 
 
+_RADIX_BITS = 8  # 256 buckets: 8-bit passes scatter 3-6x faster than 11-bit ones
+_RADIX_MASK = (1 << _RADIX_BITS) - 1
+_RADIX_PASSES = 4  # 4 x 8 bits cover a 32-bit key
+_INSERTION_MAX = 32  # runs of equal float32 keys up to this long: insertion sort only
+
+
 @njit
-def _sorted_edges_kernel(costs, order, height, width, sorted_costs):
-    """Gather ``costs`` (E,) along ``order`` (E,) int64 into ``sorted_costs`` (E,), and
-    overwrite ``order`` with edge codes ``4 p + d`` (p first pixel, d direction 0..3)."""
-    n_e = costs.shape[0]
-    for k in range(n_e):  # a pure gather loop: faster than fused with the decode below
-        sorted_costs[k] = costs[order[k]]
+def _radix_scatter_first(keys, dst_keys, dst_idx, pos):
+    """First counting-sort pass, by bits 0..7, of ``keys`` (E,) uint32 with the indices
+    0..E-1, into ``dst_keys`` / ``dst_idx`` (E,) uint32; ``pos`` (256,) int64 holds each
+    bucket's first write position and is advanced."""
+    m = np.uint32(_RADIX_MASK)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        j = pos[k & m]
+        pos[k & m] = j + 1
+        dst_keys[j] = k
+        dst_idx[j] = np.uint32(i)
+
+
+@njit
+def _radix_scatter(keys, idx, dst_keys, dst_idx, pos, shift):
+    """One counting-sort pass of ``keys`` (E,) uint32 by the digit at bit ``shift``,
+    carrying ``idx`` (E,) uint32 along, into ``dst_keys`` / ``dst_idx``; ``pos`` as in
+    :func:`_radix_scatter_first`."""
+    m = np.uint32(_RADIX_MASK)
+    s = np.uint32(shift)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        d = (k >> s) & m
+        j = pos[d]
+        pos[d] = j + 1
+        dst_keys[j] = k
+        dst_idx[j] = idx[i]
+
+
+@njit
+def _insertion_run(vals, idx, a, b):
+    """Insertion-sort ``vals[a:b]`` (float64) stably, moving ``idx[a:b]`` along."""
+    for i in range(a + 1, b):
+        v = vals[i]
+        t = idx[i]
+        j = i - 1
+        while j >= a and vals[j] > v:
+            vals[j + 1] = vals[j]
+            idx[j + 1] = idx[j]
+            j -= 1
+        vals[j + 1] = v
+        idx[j + 1] = t
+
+
+@njit
+def _sort_run(vals, idx, a, b):
+    """Sort ``vals[a:b]`` (float64) stably, moving ``idx[a:b]`` (uint32) along: insertion
+    sort for a short run, else a merge sort of insertion-sorted blocks (O(n log n))."""
+    n = b - a
+    for s in range(a, b, _INSERTION_MAX):
+        _insertion_run(vals, idx, s, min(s + _INSERTION_MAX, b))
+    if n <= _INSERTION_MAX:
+        return
+    # plain loops and allocations: Numba compiles slice copies and assignments slowly
+    v0 = np.empty(n, dtype=np.float64)
+    i0 = np.empty(n, dtype=np.uint32)
+    for k in range(n):
+        v0[k] = vals[a + k]
+        i0[k] = idx[a + k]
+    v1 = np.empty(n, dtype=np.float64)
+    i1 = np.empty(n, dtype=np.uint32)
+    width = _INSERTION_MAX
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            p, q = lo, mid
+            for k in range(lo, hi):
+                if q >= hi or (p < mid and v0[p] <= v0[q]):  # equal: the left one, stable
+                    v1[k] = v0[p]
+                    i1[k] = i0[p]
+                    p += 1
+                else:
+                    v1[k] = v0[q]
+                    i1[k] = i0[q]
+                    q += 1
+        v0, v1 = v1, v0
+        i0, i1 = i1, i0
+        width *= 2
+    for k in range(n):
+        vals[a + k] = v0[k]
+        idx[a + k] = i0[k]
+
+
+@njit
+def _radix_argsort_kernel(costs, work, order, order_u32):
+    """Stable argsort of ``costs`` (E,) float64 >= 0, E < 2**32, into ``order`` (E,) int64.
+
+    Returns the sorted weights: ``work`` (E,) uint64 viewed as float64. ``order_u32`` is
+    ``order.view(np.uint32)``. Equal weights keep their index order.
+
+    Rounding to float32 keeps the order of values (it is monotone), and the bit patterns of
+    float32 values >= 0 sort as the values: an LSD radix sort of those 32-bit patterns
+    (four stable passes of 8 bits, a pass skipped where all keys share its digit) orders
+    the weights up to runs of equal float32 keys, each then sorted by its float64 weights.
+    """
+    n = costs.shape[0]
+    if n == 0:
+        return work.view(np.float64)
+    w32 = work.view(np.uint32)
+    keys, buf = w32[:n], w32[n:]
+    counts = np.zeros((_RADIX_PASSES, 1 << _RADIX_BITS), dtype=np.int64)
+    m = np.uint32(_RADIX_MASK)
+    for i in range(n):
+        k = np.float32(costs[i]).view(np.uint32)
+        keys[i] = k
+        counts[0, k & m] += 1
+        counts[1, (k >> np.uint32(8)) & m] += 1
+        counts[2, (k >> np.uint32(16)) & m] += 1
+        counts[3, k >> np.uint32(24)] += 1
+    digits = np.empty(_RADIX_PASSES, dtype=np.int64)
+    n_pass = 0
+    for d in range(_RADIX_PASSES):
+        # a digit shared by every key leaves the order as it is: skip its pass
+        if counts[d, (keys[0] >> np.uint32(_RADIX_BITS * d)) & m] != n:
+            digits[n_pass] = d
+            n_pass += 1
+    src, dst = keys, buf
+    src_i, dst_i = order_u32[n:], order_u32[:n]
+    implicit = n_pass > 0 and digits[0] == 0  # the first pass numbers the keys itself
+    if not implicit:
+        for i in range(n):
+            src_i[i] = i
+    pos = np.empty(1 << _RADIX_BITS, dtype=np.int64)
+    for p in range(n_pass):
+        d = digits[p]
+        total = 0
+        for b in range(1 << _RADIX_BITS):
+            pos[b] = total
+            total += counts[d, b]
+        if p == 0 and implicit:
+            _radix_scatter_first(src, dst, dst_i, pos)
+        else:
+            _radix_scatter(src, src_i, dst, dst_i, pos, _RADIX_BITS * d)
+        src, dst = dst, src
+        src_i, dst_i = dst_i, src_i
+    # Gather the float64 weights in key order over the float32 keys (no longer needed),
+    # sorting each run of equal float32 keys by its float64 weights.
+    vals = work.view(np.float64)
+    a = 0
+    prev = np.uint32(0)
+    for i in range(n):
+        c = costs[src_i[i]]
+        vals[i] = c
+        k = np.float32(c).view(np.uint32)
+        if i > 0 and k != prev:
+            if i - a > 1:
+                _sort_run(vals, src_i, a, i)
+            a = i
+        prev = k
+    if n - a > 1:
+        _sort_run(vals, src_i, a, n)
+    # Widen the 32-bit indices to int64 in place. order[i] covers order_u32[2i : 2i + 2]:
+    # from the first half backwards, from the second half forwards, each 32-bit index is
+    # read before its memory is overwritten.
+    if n_pass % 2 == 1:
+        for i in range(n - 1, -1, -1):
+            order[i] = order_u32[i]
+    else:
+        for i in range(n):
+            order[i] = order_u32[n + i]
+    return vals
+
+
+@njit
+def _edge_codes_kernel(order, height, width):
+    """Overwrite edge indices ``order`` (E,) int64 with edge codes ``4 p + d`` (p first
+    pixel, d direction 0..3)."""
+    n_e = order.shape[0]
     b1 = height * (width - 1)
     b2 = b1 + (height - 1) * width
     b3 = b2 + (height - 1) * (width - 1)
@@ -277,47 +469,78 @@ def _half_kernel(sigma: float) -> np.ndarray:
     return half
 
 
-def _check_params(scale: object, sigma: object, min_size: object, border: object) -> None:
-    for name, value in (("scale", scale), ("sigma", sigma)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"{name} must be a real number; got {type(value).__name__} {value!r}. "
-                f"Pass e.g. {name}={500 if name == 'scale' else 0.5}."
-            )
-        if not math.isfinite(float(value)):
-            raise ValueError(f"{name} must be finite; got {value!r}. Pass a finite number.")
-    if float(scale) <= 0:
-        raise ValueError(
-            f"scale must be > 0 (larger scale, larger segments); got {scale!r}. "
-            f"The paper uses scale=500."
-        )
-    if float(sigma) < 0:
-        raise ValueError(
-            f"sigma must be >= 0 (0 = no smoothing); got {sigma!r}. The paper uses sigma=0.5."
-        )
-    if isinstance(min_size, bool) or not isinstance(min_size, numbers.Integral):
-        raise TypeError(
-            f"min_size must be an integer number of pixels; got {type(min_size).__name__} "
-            f"{min_size!r}. Pass e.g. min_size=20."
-        )
-    if min_size < 0:
-        raise ValueError(
-            f"min_size must be >= 0 pixels (0 or 1 = no minimum); got {min_size!r}. "
-            f"The paper uses min_size=20."
-        )
+def _check_params(
+    scale: object, sigma: object, min_size: object, border: object, ties: object
+) -> None:
+    check_range(
+        scale,
+        "scale",
+        0,
+        None,
+        lo_open=True,
+        hint="Larger scale, larger segments; the paper uses 500.",
+    )
+    check_range(
+        sigma,
+        "sigma",
+        0,
+        MAX_SIGMA,
+        hint="It is the Gaussian smoothing in pixels (0 = none); the paper uses 0.5.",
+    )
+    check_range(
+        min_size,
+        "min_size",
+        0,
+        MAX_MIN_SIZE,
+        integer=True,
+        hint="It is a number of pixels (0 or 1 = no minimum); the paper uses 20.",
+    )
     if border not in _BORDERS:
         raise ValueError(
             f"border must be one of {_BORDERS} ('reflect': scikit-image, 'clamp': the "
             f"authors' C program); got {border!r}."
         )
+    if ties not in _TIES:
+        raise ValueError(
+            f"ties must be one of {_TIES} ('stable': equal edge weights in edge order, the "
+            f"same on every CPU; 'skimage': np.argsort's order, as scikit-image on this "
+            f"machine); got {ties!r}."
+        )
+
+
+def _sort_edges(costs: np.ndarray, ties: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted weights, edge order int64) of the weights ``costs`` (E,) float64 >= 0.
+
+    ``ties="skimage"``: ``np.argsort(costs)``, NumPy's default kind, as scikit-image
+    calls it. ``ties="stable"``: equal weights in edge-index order, by the radix sort
+    (the sorted weights in a new array).
+    """
+    if ties == "skimage":
+        order = np.argsort(costs)
+        return costs[order], order
+    n = costs.shape[0]
+    if n >= 2**32:  # beyond the radix kernel's 32-bit indices: the same order, slower
+        order = np.argsort(costs, kind="stable")
+        return costs[order], order
+    order = np.empty(n, dtype=np.int64)
+    work = np.empty(n, dtype=np.uint64)  # float32 keys, then the sorted weights
+    return _radix_argsort_kernel(costs, work, order, order.view(np.uint32)), order
 
 
 def _forest(
-    image: object, scale: float, sigma: float, min_size: int, border: str
+    image: object,
+    scale: float,
+    sigma: float,
+    min_size: int,
+    border: str,
+    ties: str,
+    max_pixels: int | None,
 ) -> tuple[np.ndarray, int, int, int]:
     """Validate, smooth, weigh, sort and merge; returns (forest, count, height, width)."""
-    _check_params(scale, sigma, min_size, border)
+    _check_params(scale, sigma, min_size, border, ties)
+    max_pixels = check_max_pixels(max_pixels)
     img = check_image(image)
+    check_pixels(img.shape, max_pixels, "segment_count", MIB_PER_MPX)
     if img.ndim == 2:
         img = img[:, :, None]
     if img.dtype == np.uint8:
@@ -338,10 +561,9 @@ def _forest(
     costs = np.empty(n_edges, dtype=np.float64)
     _edge_weights_kernel(smoothed, costs)
     del smoothed
-    order = np.argsort(costs)  # NumPy's default kind, as scikit-image: same tie order
-    sorted_costs = np.empty_like(costs)
-    _sorted_edges_kernel(costs, order, height, width, sorted_costs)
+    sorted_costs, order = _sort_edges(costs, ties)
     del costs
+    _edge_codes_kernel(order, height, width)
     # int32 forest (4 bytes a pixel) unless the image has 2**31 pixels or more
     parent = np.empty(n_pix, dtype=np.int32 if n_pix < 2**31 else np.int64)
     thr = np.empty(n_pix, dtype=np.float32)
@@ -355,38 +577,63 @@ def _forest(
 def segment_count(
     image: np.ndarray,
     *,
-    scale: float = 500,
+    scale: float = 500.0,
     sigma: float = 0.5,
     min_size: int = 20,
     border: str = "reflect",
+    ties: str = "stable",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> int:
     """Number of Felzenszwalb-Huttenlocher segments of an image.
 
     Equal to ``len(np.unique(skimage.segmentation.felzenszwalb(image, scale=scale,
-    sigma=sigma, min_size=min_size)))`` (same algorithm, same floating-point steps,
-    same sort), about 4 times faster (500 x 375 RGB, one core) with under half the
-    peak memory.
+    sigma=sigma, min_size=min_size)))`` (same algorithm, same floating-point steps; with
+    ``ties="skimage"`` the same sort too), about 5 times faster (500 x 375 RGB, one core)
+    with under half the peak memory.
 
     Parameters
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, or of float in [0, 1]
         Gray images are segmented as one channel (edge weight ``|difference|``), as
         scikit-image does; RGB with the Euclidean distance of the three channels.
-    scale : float, default 500
-        The observation level ``k`` of the paper (larger: fewer, larger segments). As in
-        scikit-image it is divided by 255, for float input too.
+    scale : float, default 500.0
+        The observation level ``k`` of the paper (larger: fewer, larger segments), > 0. As
+        in scikit-image it is divided by 255, for float input too.
     sigma : float, default 0.5
-        Standard deviation of the Gaussian smoothing in pixels (0: none).
+        Standard deviation of the Gaussian smoothing in pixels, from 0 (none) to 100.
     min_size : int, default 20
-        Components smaller than this many pixels are merged into a neighbour.
+        Components smaller than this many pixels are merged into a neighbour; from 0 to
+        2**31 - 1 (0 and 1: no minimum; a value at least the pixel count: one segment).
     border : {"reflect", "clamp"}, default "reflect"
         Border of the smoothing: ``"reflect"`` as scikit-image, ``"clamp"`` (edge pixel
         repeated) as the authors' C program.
+    ties : {"stable", "skimage"}, default "stable"
+        Order of equal edge weights. ``"stable"``: edge order (right, down, down-right,
+        up-right blocks, row-major), the same result on every CPU, by an O(E) radix sort.
+        ``"skimage"``: ``np.argsort``'s order, as scikit-image, whose tie order depends on
+        the CPU's sort; identical to scikit-image's labels on the machine it runs on.
+        Both give scikit-image's count on photographs; they can differ on images with
+        many equal non-zero weights (flat blocks of a few gray levels).
+    max_pixels : int or None, default 20_000_000
+        Largest image (height x width) accepted; ``None``: no limit. The segmentation
+        needs about 92 MiB per megapixel, so the default keeps one image under about 2
+        GiB. A larger image raises ``ValueError`` saying how much memory it would need; in
+        a dataset run that is an error row, and ``--param segment_count.max_pixels=N``
+        raises the limit.
 
     Returns
     -------
     int
         The number of segments (at least 1).
+
+    Raises
+    ------
+    ValueError
+        Bad image shape or values (see :func:`imstats.check_image`), more than
+        ``max_pixels`` pixels, a parameter outside its range, an unknown ``border`` or
+        ``ties``.
+    TypeError
+        Bad image dtype, a non-number ``scale`` / ``sigma``, a non-integer ``min_size``.
 
     References
     ----------
@@ -405,42 +652,53 @@ def segment_count(
     >>> segment_count(img, sigma=0)
     2
     """
-    _, count, _, _ = _forest(image, scale, sigma, min_size, border)
+    _, count, _, _ = _forest(image, scale, sigma, min_size, border, ties, max_pixels)
     return int(count)
 
 
 def segment(
     image: np.ndarray,
     *,
-    scale: float = 500,
+    scale: float = 500.0,
     sigma: float = 0.5,
     min_size: int = 20,
     border: str = "reflect",
+    ties: str = "stable",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """Felzenszwalb-Huttenlocher label map of an image (for pictures).
 
-    The same segmentation as :func:`segment_count`; the labels are identical to
-    ``skimage.segmentation.felzenszwalb(image, scale=scale, sigma=sigma,
+    The same segmentation as :func:`segment_count`; with ``ties="skimage"`` the labels
+    are identical to ``skimage.segmentation.felzenszwalb(image, scale=scale, sigma=sigma,
     min_size=min_size)``: ``0..n-1``, numbered in raster order of each segment's first
-    pixel.
+    pixel (with the default, too, unless equal non-zero weights are ordered differently).
 
     Parameters
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, or of float in [0, 1]
         The image (see :func:`segment_count`).
-    scale : float, default 500
-        The observation level ``k``, divided by 255 as in scikit-image.
+    scale : float, default 500.0
+        The observation level ``k`` (> 0), divided by 255 as in scikit-image.
     sigma : float, default 0.5
-        Standard deviation of the Gaussian smoothing in pixels.
+        Standard deviation of the Gaussian smoothing in pixels, from 0 to 100.
     min_size : int, default 20
-        Minimum segment size in pixels.
+        Minimum segment size in pixels, from 0 to 2**31 - 1.
     border : {"reflect", "clamp"}, default "reflect"
         Border of the smoothing (scikit-image or the authors' C program).
+    ties : {"stable", "skimage"}, default "stable"
+        Order of equal edge weights (see :func:`segment_count`).
+    max_pixels : int or None, default 20_000_000
+        Largest image accepted (see :func:`segment_count`).
 
     Returns
     -------
     (H, W) ndarray of intp
         Segment labels ``0..n-1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`segment_count`.
 
     References
     ----------
@@ -458,7 +716,7 @@ def segment(
            [0, 0, 1, 1],
            [0, 0, 1, 1]])
     """
-    parent, _, height, width = _forest(image, scale, sigma, min_size, border)
+    parent, _, height, width = _forest(image, scale, sigma, min_size, border, ties, max_pixels)
     labels = np.empty(height * width, dtype=np.intp)
     _label_kernel(parent, labels)
     return labels.reshape(height, width)
