@@ -70,8 +70,9 @@ from imstats._shards import (
 )
 from imstats._spawn import main_defined
 from imstats._validation import check_range
-from imstats.dataset.base import ExampleRef, Reader, get_reader, unique_ids
+from imstats.dataset.base import ExampleRef, NoExamplesError, Reader, get_reader, unique_ids
 from imstats.dataset.memory import MemoryReader, PixelsReader, ship
+from imstats.dataset.sniff import no_examples_message
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -244,6 +245,8 @@ def plan(
     p = RunPlan(reader, spec, stat_specs, schema, run, run_key, meta, out, Path(f"{out}.shards"))
     prev = _finished_run(out, run_key, limit, force)
     refs = list(islice(unique_ids(reader.examples(split), reader.name), limit))
+    if not refs and limit != 0:
+        raise NoExamplesError(_why_empty(reader, split))
     p.shards = [refs[i : i + shard_size] for i in range(0, len(refs), shard_size)]
     p.paths = [p.shard_dir / f"shard-{i:06d}.parquet" for i in range(len(p.shards))]
     if prev is not None:
@@ -269,6 +272,20 @@ def plan(
         n = sum(st in redo for st in states)
         say(f"{n} kept shard(s) are computed again ({', '.join(sorted(redo))})")
     return p
+
+
+def _why_empty(reader: Reader, split: str | None) -> str:
+    """The message for a listing with no examples: the splits there are, or the readers that fit."""
+    if split is not None:
+        present = sorted({ref.split for ref in reader.examples(None)})
+        if present:
+            return (
+                f"dataset {reader.name!r} has no examples in split {split!r}; its splits: "
+                f"{', '.join(present)}. Pass one of those as --split (split=), or none for all."
+            )
+    if reader.root is not None:
+        return no_examples_message(reader.name, reader.root)
+    return f"dataset {reader.name!r} holds no examples: the data given is empty."
 
 
 def _shard_info(reader: Reader, refs: Sequence[ExampleRef]) -> dict[str, Any]:

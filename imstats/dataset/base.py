@@ -29,6 +29,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """The dataset root could not be found; the message lists every place looked."""
 
 
+class NoExamplesError(ValueError):
+    """A reader listed no examples (an empty folder, the wrong reader, an empty split)."""
+
+
 class ImageReadError(ValueError):
     """One example could not be read or decoded; the engine turns it into an error row."""
 

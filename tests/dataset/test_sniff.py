@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+import imstats
 from cli.imstats_cli import main as cli
-from imstats.dataset import DatasetNotFoundError, get_reader, no_examples_message, readers_for
+from imstats.dataset import (
+    DatasetNotFoundError,
+    NoExamplesError,
+    get_reader,
+    no_examples_message,
+    readers_for,
+)
 from tests.dataset.test_readers import cifar_root, imagenet_train, img, voc_root
 
 
@@ -87,3 +95,45 @@ def test_cli_folder_on_a_parquet_file_is_a_usage_error(tmp_path):
     assert res.exit_code == 2, res.output
     assert "is a file" in res.output and "imstats compute parquet --root" in res.output
     assert "Traceback" not in res.output
+
+
+def test_compute_on_a_folder_of_parquet_shards_names_the_parquet_reader(tmp_path):
+    parquet(tmp_path / "d" / "data" / "train-00000-of-00001.parquet")
+    with pytest.raises(NoExamplesError) as e:
+        imstats.compute("folder", root=tmp_path / "d", stats=["dct_coefficients"], workers=1)
+    assert f"Try: imstats compute parquet --root {tmp_path / 'd'}" in str(e.value)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_cli_empty_folder_is_a_usage_error_not_a_0_row_table(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o.parquet"
+    res = CliRunner().invoke(
+        cli,
+        ["compute", "folder", "--root", str(tmp_path / "empty"), "--out", str(out)]
+        + ["--no-progress"],
+    )
+    assert res.exit_code == 2, res.output
+    assert "found no examples in" in res.output and "holds no image files" in res.output
+    assert not out.exists()
+
+
+def test_empty_split_names_the_splits_there_are(tmp_path):
+    imagenet_train(tmp_path / "i")
+    with pytest.raises(NoExamplesError, match=r"no examples in split 'val'; its splits: train\."):
+        imstats.compute(
+            "imagenet", root=tmp_path / "i", split="val", stats=["dct_coefficients"], workers=1
+        )
+
+
+def test_empty_in_memory_data(tmp_path):
+    with pytest.raises(NoExamplesError, match="holds no examples: the data given is empty"):
+        imstats.compute(np.zeros((0, 8, 8), np.uint8), labels=np.zeros(0, int), workers=1)
+
+
+def test_limit_0_is_still_an_empty_table(tmp_path):
+    img(tmp_path / "f" / "cat" / "a.png")
+    table = imstats.compute(
+        "folder", root=tmp_path / "f", stats=["dct_coefficients"], limit=0, workers=1
+    )
+    assert table.num_rows == 0
