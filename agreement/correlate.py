@@ -54,13 +54,14 @@ from agreement.dynamics import DYNAMICS_COLUMNS, dynamics_columns
 from agreement.log import SplitLog
 from agreement.metrics import (
     DEFAULT_CHUNK,
-    _curves_table,
-    _metadata,
-    _per_example_table,
-    _scan,
+    Scan,
     check_display_rule,
     check_n_boot,
+    curves_table,
+    per_example_table,
+    scan_log,
     select_splits,
+    table_metadata,
 )
 from agreement.ranking import Ranker, bootstrap_many, bootstrap_spearman, int_ranks, spearman
 from agreement.stats_join import (
@@ -288,7 +289,7 @@ def correlate(
             f"no split of the log ({[lg.split for lg in logs]}) is in the stats table "
             f"(splits {splits_in_stats}); pass stats_split to map names"
         )
-    meta = _metadata(params, analysed)
+    meta = table_metadata(params, analysed)
     meta_obj = json.loads(meta[b"agreement"])
     meta_obj["report"] = report
     meta = {b"agreement": json.dumps(meta_obj, default=str).encode()}
@@ -328,13 +329,13 @@ def _correlate_split(
     cats = _categories(rows, cat_names, pos, ok, params["max_categories"], rep)
     columns = _scan_columns(log.n_examples, stats_names, stat_values, cats)
 
-    scan = _scan(log, columns=columns, chunk=chunk)
+    scan = scan_log(log, columns=columns, chunk=chunk)
     dynamics = dynamics_columns(log, chunk=chunk)
-    curves = _curves_table(
+    curves = curves_table(
         log, scan, min_epoch=params["min_epoch"], min_agreement=params["min_agreement"]
     )
     dot = scan.agreed_dot if scan.agreed_dot is not None else np.zeros((log.n_epochs, 0))
-    per_ex = _per_example_table(log, scan, dynamics).append_column("in_stats", pa.array(found))
+    per_ex = per_example_table(log, scan, dynamics).append_column("in_stats", pa.array(found))
     rep["n_never_learned"] = int((scan.learned_idx < 0).sum())
     rep["n_never_agreed"] = int((scan.first_idx < 0).sum())
     rep["partial_epochs"] = [int(e) for e in log.epochs[log.logged.sum(axis=0) < log.n_models]]
@@ -565,7 +566,7 @@ def _long_table(rows: dict[str, list[Any]], display: list[np.ndarray], value: st
 
 
 def _targets(
-    log: SplitLog, scan: Any, params: dict[str, Any], dynamics: dict[str, np.ndarray] | None
+    log: SplitLog, scan: Scan, params: dict[str, Any], dynamics: dict[str, np.ndarray] | None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per target of ``params["targets"]``: its (n,) values and where they are valid.
 
@@ -602,7 +603,7 @@ def _targets(
 
 def _correlations(
     log: SplitLog,
-    scan: Any,
+    scan: Scan,
     stat_values: dict[str, np.ndarray],
     params: dict[str, Any],
     seed_key: int,

@@ -353,7 +353,7 @@ class Recorder:
             recorded correctness of the splits named ``train`` and ``test``, ``seconds``
             from the epoch's first :meth:`record` call to now, the rest NaN.
         """
-        self._check_model(model)
+        self.check_model(model)
         done = self._committed[model]
         opened = self._open.get(model)
         if epoch != done + 1 or opened is None or opened.epoch != epoch:
@@ -404,17 +404,18 @@ class Recorder:
 
     def last_epoch(self, *, model: int) -> int:
         """The last committed epoch of ``model`` (0 when none): resume at this + 1."""
-        self._check_model(model)
+        self.check_model(model)
         return self._committed[model]
 
     def discard(self, *, model: int) -> None:
         """Forget what was recorded of ``model``'s uncommitted epoch (e.g. after a NaN loss)."""
-        self._check_model(model)
+        self.check_model(model)
         self._open.pop(model, None)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _check_model(self, model: int) -> None:
+    def check_model(self, model: int) -> None:
+        """Raise :class:`RecorderError` unless ``model`` is an integer index in 0..models-1."""
         if isinstance(model, bool) or not isinstance(model, (int, np.integer)):
             raise RecorderError(f"model must be an integer index; got {model!r}")
         if not 0 <= model < self.models:
@@ -428,7 +429,7 @@ class Recorder:
                 f"unknown split {split!r}; this run has splits {list(self.splits)} (given to "
                 "the Recorder's constructor)"
             )
-        self._check_model(model)
+        self.check_model(model)
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
             raise RecorderError(f"epoch must be an integer (1-based); got {epoch!r}")
         done = self._committed[model]
