@@ -42,6 +42,7 @@ import sys
 import types
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ from agreement.stats_join import (
     read_stats,
     split_rows,
 )
+from imstats._io import atomic_write
 
 __all__ = ["correlate", "CorrelateResult", "spearman", "bootstrap_spearman", "TABLE_NAMES"]
 
@@ -686,16 +688,11 @@ def write_result(result: CorrelateResult, out: str | os.PathLike) -> list[Path]:
     written = []
     for name, table in result.tables().items():
         path = folder / f"{name}.parquet"
-        tmp = folder / f".{name}.parquet.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, partial(pq.write_table, table), temp_name=f".{name}.parquet.tmp")
         written.append(path)
+    text = json.dumps({"params": result.params, "report": result.report}, indent=2, default=str)
     path = folder / "report.json"
-    tmp = folder / ".report.json.tmp"
-    tmp.write_text(
-        json.dumps({"params": result.params, "report": result.report}, indent=2, default=str)
-    )
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text), temp_name=".report.json.tmp")
     written.append(path)
     return written
 

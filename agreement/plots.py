@@ -27,6 +27,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agreement.names import axis_label, display_name, is_integer_valued, unit
+from imstats._io import atomic_write
 
 __all__ = [
     "plot_agreement",
@@ -772,9 +774,8 @@ def save_figure(
         if fmt not in ("png", "pdf", "svg"):
             raise ValueError(f"formats must be png, pdf or svg; got {fmt!r}")
         path = stem.with_name(f"{stem.name}.{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
+        write = partial(fig.savefig, format=fmt, dpi=dpi)
+        atomic_write(path, write, temp_name=f".{path.name}.tmp")
         paths.append(path)
     return paths
 

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from agreement.correlate import CorrelateResult, read_result
 from agreement.names import axis_label, display_name, short_value
 from agreement.plots import EmptyFigureWarning, figures_for, plot_ablation
+from imstats._io import atomic_write
 
 __all__ = ["report", "find_run_dir"]
 
@@ -787,10 +788,12 @@ def report(
         )
     parts.append("</body></html>")
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
+    page = "\n".join(parts)
+    atomic_write(
+        path,
+        lambda tmp: Path(tmp).write_text(page, encoding="utf-8"),
+        temp_name=f".{path.name}.tmp",
+    )
     return path
 
 
