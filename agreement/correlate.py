@@ -20,9 +20,10 @@ Outputs, per split:
   first-agreed epoch (and, when logits were recorded, with cartography confidence,
   variability and AUM), with a seeded bootstrap interval.
 
-The id join lives in :mod:`agreement.stats_join`, ranks, Spearman's rho and the bootstrap
-in :mod:`agreement.ranking` (:func:`spearman` and :func:`bootstrap_spearman` are importable
-from here too); this module is the driver that builds the five tables from them.
+The id join lives in :mod:`agreement.stats_join`; ranks, Spearman's rho, the bootstrap and
+the ``correlations`` table in :mod:`agreement.ranking` (:func:`spearman` and
+:func:`bootstrap_spearman` are importable from here too). This module is the driver that
+builds the five tables from them.
 
 ``agreement.correlate`` is this module, and calling it calls :func:`correlate`:
 ``agreement.correlate(log, stats)`` and ``from agreement.correlate import correlate`` both
@@ -55,7 +56,6 @@ from agreement.dynamics import DYNAMICS_COLUMNS, dynamics_columns
 from agreement.log import SplitLog
 from agreement.metrics import (
     DEFAULT_CHUNK,
-    Scan,
     check_display_rule,
     check_n_boot,
     curves_table,
@@ -64,7 +64,7 @@ from agreement.metrics import (
     select_splits,
     table_metadata,
 )
-from agreement.ranking import Ranker, bootstrap_many, bootstrap_spearman, int_ranks, spearman
+from agreement.ranking import TARGETS, bootstrap_spearman, correlation_table, spearman
 from agreement.stats_join import (
     NoMatchingIds,
     aligned,
@@ -78,7 +78,6 @@ from imstats._io import atomic_write
 
 __all__ = ["correlate", "CorrelateResult", "spearman", "bootstrap_spearman", "TABLE_NAMES"]
 
-TARGETS = ("learned_epoch", "first_agreed_epoch")
 #: every per-example column that can be a target
 ALL_TARGETS = (*TARGETS, "forgetting_events", "mean_correct", *DYNAMICS_COLUMNS)
 
@@ -346,7 +345,7 @@ def _correlate_split(
         "metric_curves": _metric_curves(log, stats_names, dot, curves),
         "categorical": _categorical_curves(log, cats, dot[:, 2 * len(stats_names) :], curves),
         "per_example": _with_statistics(per_ex, rows, pos, stat_values, cats),
-        "correlations": _correlations(log, scan, stat_values, params, seed_key, dynamics),
+        "correlations": correlation_table(log, scan, stat_values, params, seed_key, dynamics),
     }
     return tables, rep
 
@@ -565,117 +564,6 @@ def _long_table(rows: dict[str, list[Any]], display: list[np.ndarray], value: st
     disp = np.concatenate(display) if display else np.zeros(0, bool)
     data["display"] = pa.array(disp.astype(bool), type=pa.bool_())
     return pa.table(data)
-
-
-def _targets(
-    log: SplitLog, scan: Scan, params: dict[str, Any], dynamics: dict[str, np.ndarray] | None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per target of ``params["targets"]``: its (n,) values and where they are valid.
-
-    Epoch targets are int64 (never learned / agreed: invalid, or the last logged epoch + 1
-    with ``never="after_last"``); dynamics targets are float64, NaN where not recorded.
-    """
-    targets: dict[str, np.ndarray] = {}
-    valid_t: dict[str, np.ndarray] = {}
-    last = int(log.logged.any(axis=0).nonzero()[0].max()) + 1 if log.logged.any() else 0
-    for t in params["targets"]:
-        if t in TARGETS:
-            idx = scan.learned_idx if t == "learned_epoch" else scan.first_idx
-            idx = idx.astype(np.int64)
-            if params["never"] == "after_last":
-                targets[t] = np.where(idx >= 0, idx, last)
-                valid_t[t] = np.ones(len(idx), bool)
-            else:
-                targets[t] = idx
-                valid_t[t] = idx >= 0
-        elif t in DYNAMICS_COLUMNS:
-            # float targets: NaN where the split has no value (no recorded logits there)
-            values = dynamics[t] if dynamics is not None else np.full(log.n_examples, np.nan)
-            targets[t] = values
-            valid_t[t] = ~np.isnan(values)
-        elif t == "forgetting_events":
-            targets[t] = scan.forgetting.astype(np.int64)
-            valid_t[t] = np.ones(len(scan.forgetting), bool)
-        else:
-            cells = int(log.logged.sum())
-            targets[t] = scan.correct_cells.astype(np.int64)  # ranks of mean = ranks of count
-            valid_t[t] = np.full(len(scan.correct_cells), cells > 0)
-    return targets, valid_t
-
-
-def _correlations(
-    log: SplitLog,
-    scan: Scan,
-    stat_values: dict[str, np.ndarray],
-    params: dict[str, Any],
-    seed_key: int,
-    dynamics: dict[str, np.ndarray] | None = None,
-) -> pa.Table:
-    """Spearman's rho and bootstrap interval of every statistic with every target."""
-    targets, valid_t = _targets(log, scan, params, dynamics)
-    rows: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "split",
-            "statistic",
-            "target",
-            "rho",
-            "ci_low",
-            "ci_high",
-            "n",
-            "n_excluded_never",
-        )
-    }
-    boot = {
-        "n_boot": params["n_boot"],
-        "confidence": params["confidence"],
-        "max_n": params["boot_max_n"],
-    }
-    xvalid = {s: ~np.isnan(x) for s, x in stat_values.items()}
-    rankers = {s: Ranker(x[xvalid[s]]) for s, x in stat_values.items() if xvalid[s].any()}
-    results: dict[tuple[str, str], tuple[float, float, float, int, int]] = {}
-    for i_t, (t, y) in enumerate(targets.items()):
-        tv = valid_t[t]
-        # statistics valid on the same examples share the bootstrap draws
-        by_mask: dict[bytes, list[str]] = {}
-        for s in rankers:
-            by_mask.setdefault(np.packbits(xvalid[s] & tv).tobytes(), []).append(s)
-        for i_g, group in enumerate(by_mask.values()):
-            both = xvalid[group[0]] & tv
-            n_pairs = int(both.sum())
-            if n_pairs < 3:
-                for s in group:
-                    results[(s, t)] = (float("nan"),) * 3 + (n_pairs,)
-                continue
-            rxs = [rankers[s].ranks(tv[xvalid[s]]) for s in group]
-            yb = y[both]
-            ry = int_ranks(yb) if yb.dtype.kind == "i" else Ranker(yb).ranks(np.ones(len(yb), bool))
-            seq = np.random.SeedSequence([params["seed"], seed_key, i_t, i_g])
-            for s, res in zip(group, bootstrap_many(rxs, ry, seed=seq, **boot), strict=True):
-                results[(s, t)] = (*res, n_pairs)
-    for s in stat_values:
-        for t in targets:
-            rho, lo, hi, n_pairs = results.get((s, t), (float("nan"),) * 3 + (0,))
-            rows["split"].append(log.split)
-            rows["statistic"].append(s)
-            rows["target"].append(t)
-            rows["rho"].append(rho)
-            rows["ci_low"].append(lo)
-            rows["ci_high"].append(hi)
-            rows["n"].append(n_pairs)
-            rows["n_excluded_never"].append(int((xvalid[s] & ~valid_t[t]).sum()))
-    return pa.table(
-        {
-            "split": pa.array(rows["split"], type=pa.string()),
-            "statistic": pa.array(rows["statistic"], type=pa.string()),
-            "target": pa.array(rows["target"], type=pa.string()),
-            "rho": pa.array(rows["rho"], type=pa.float64(), from_pandas=True),
-            "ci_low": pa.array(rows["ci_low"], type=pa.float64(), from_pandas=True),
-            "ci_high": pa.array(rows["ci_high"], type=pa.float64(), from_pandas=True),
-            "n": pa.array(rows["n"], type=pa.int64()),
-            "n_excluded_never": pa.array(rows["n_excluded_never"], type=pa.int64()),
-        }
-    )
 
 
 def write_result(result: CorrelateResult, out: str | os.PathLike) -> list[Path]:

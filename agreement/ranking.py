@@ -3,23 +3,35 @@
 :class:`Ranker` sorts a statistic once and then ranks any subset of it in O(n) (average
 ranks for ties), so that each target of the correlation (learned epoch, first-agreed epoch,
 ...) reuses one sort. :func:`bootstrap_many` computes the interval of several statistics
-against one target from one set of resampled indices.
+against one target from one set of resampled indices; :func:`correlation_table` is the
+``correlations`` table of :func:`agreement.correlate`, every statistic against every target.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from agreement.metrics import check_n_boot
+import numpy as np
+import pyarrow as pa
+
+from agreement.dynamics import DYNAMICS_COLUMNS
+from agreement.log import SplitLog
+from agreement.metrics import Scan, check_n_boot
 
 __all__ = [
+    "TARGETS",
     "Ranker",
     "bootstrap_many",
     "bootstrap_spearman",
+    "correlation_table",
+    "correlation_targets",
     "int_ranks",
     "pearson",
     "spearman",
 ]
+
+#: the epoch targets of the correlation (the per-example columns that are epochs)
+TARGETS = ("learned_epoch", "first_agreed_epoch")
 
 
 def _tie_ranks_sorted(sorted_x: np.ndarray, member: np.ndarray) -> np.ndarray:
@@ -204,3 +216,120 @@ def bootstrap_spearman(
     if rx.shape != ry.shape or rx.ndim != 1:
         raise ValueError(f"rx and ry must be 1-D of equal length; got {rx.shape} and {ry.shape}")
     return bootstrap_many([rx], ry, n_boot=n_boot, confidence=confidence, max_n=max_n, seed=seed)[0]
+
+
+def correlation_targets(
+    log: SplitLog, scan: Scan, params: dict[str, Any], dynamics: dict[str, np.ndarray] | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per target of ``params["targets"]``: its (n,) values and where they are valid.
+
+    Epoch targets are int64 (never learned / agreed: invalid, or the last logged epoch + 1
+    with ``never="after_last"``); dynamics targets are float64, NaN where not recorded.
+    """
+    targets: dict[str, np.ndarray] = {}
+    valid_t: dict[str, np.ndarray] = {}
+    last = int(log.logged.any(axis=0).nonzero()[0].max()) + 1 if log.logged.any() else 0
+    for t in params["targets"]:
+        if t in TARGETS:
+            idx = scan.learned_idx if t == "learned_epoch" else scan.first_idx
+            idx = idx.astype(np.int64)
+            if params["never"] == "after_last":
+                targets[t] = np.where(idx >= 0, idx, last)
+                valid_t[t] = np.ones(len(idx), bool)
+            else:
+                targets[t] = idx
+                valid_t[t] = idx >= 0
+        elif t in DYNAMICS_COLUMNS:
+            # float targets: NaN where the split has no value (no recorded logits there)
+            values = dynamics[t] if dynamics is not None else np.full(log.n_examples, np.nan)
+            targets[t] = values
+            valid_t[t] = ~np.isnan(values)
+        elif t == "forgetting_events":
+            targets[t] = scan.forgetting.astype(np.int64)
+            valid_t[t] = np.ones(len(scan.forgetting), bool)
+        else:
+            cells = int(log.logged.sum())
+            targets[t] = scan.correct_cells.astype(np.int64)  # ranks of mean = ranks of count
+            valid_t[t] = np.full(len(scan.correct_cells), cells > 0)
+    return targets, valid_t
+
+
+def correlation_table(
+    log: SplitLog,
+    scan: Scan,
+    stat_values: dict[str, np.ndarray],
+    params: dict[str, Any],
+    seed_key: int,
+    dynamics: dict[str, np.ndarray] | None = None,
+) -> pa.Table:
+    """Spearman's rho and bootstrap interval of every statistic with every target.
+
+    ``stat_values``: statistic -> (n,) float64 in log order, NaN where missing; ``params``:
+    the parameters of :func:`agreement.correlate` (targets, never, n_boot, confidence,
+    boot_max_n, seed); ``seed_key`` tells splits apart in the seeds. One row per
+    (statistic, target): rho, ci_low, ci_high, n pairs and the never-learned left out.
+    """
+    targets, valid_t = correlation_targets(log, scan, params, dynamics)
+    rows: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "split",
+            "statistic",
+            "target",
+            "rho",
+            "ci_low",
+            "ci_high",
+            "n",
+            "n_excluded_never",
+        )
+    }
+    boot = {
+        "n_boot": params["n_boot"],
+        "confidence": params["confidence"],
+        "max_n": params["boot_max_n"],
+    }
+    xvalid = {s: ~np.isnan(x) for s, x in stat_values.items()}
+    rankers = {s: Ranker(x[xvalid[s]]) for s, x in stat_values.items() if xvalid[s].any()}
+    results: dict[tuple[str, str], tuple[float, float, float, int, int]] = {}
+    for i_t, (t, y) in enumerate(targets.items()):
+        tv = valid_t[t]
+        # statistics valid on the same examples share the bootstrap draws
+        by_mask: dict[bytes, list[str]] = {}
+        for s in rankers:
+            by_mask.setdefault(np.packbits(xvalid[s] & tv).tobytes(), []).append(s)
+        for i_g, group in enumerate(by_mask.values()):
+            both = xvalid[group[0]] & tv
+            n_pairs = int(both.sum())
+            if n_pairs < 3:
+                for s in group:
+                    results[(s, t)] = (float("nan"),) * 3 + (n_pairs,)
+                continue
+            rxs = [rankers[s].ranks(tv[xvalid[s]]) for s in group]
+            yb = y[both]
+            ry = int_ranks(yb) if yb.dtype.kind == "i" else Ranker(yb).ranks(np.ones(len(yb), bool))
+            seq = np.random.SeedSequence([params["seed"], seed_key, i_t, i_g])
+            for s, res in zip(group, bootstrap_many(rxs, ry, seed=seq, **boot), strict=True):
+                results[(s, t)] = (*res, n_pairs)
+    for s in stat_values:
+        for t in targets:
+            rho, lo, hi, n_pairs = results.get((s, t), (float("nan"),) * 3 + (0,))
+            rows["split"].append(log.split)
+            rows["statistic"].append(s)
+            rows["target"].append(t)
+            rows["rho"].append(rho)
+            rows["ci_low"].append(lo)
+            rows["ci_high"].append(hi)
+            rows["n"].append(n_pairs)
+            rows["n_excluded_never"].append(int((xvalid[s] & ~valid_t[t]).sum()))
+    return pa.table(
+        {
+            "split": pa.array(rows["split"], type=pa.string()),
+            "statistic": pa.array(rows["statistic"], type=pa.string()),
+            "target": pa.array(rows["target"], type=pa.string()),
+            "rho": pa.array(rows["rho"], type=pa.float64(), from_pandas=True),
+            "ci_low": pa.array(rows["ci_low"], type=pa.float64(), from_pandas=True),
+            "ci_high": pa.array(rows["ci_high"], type=pa.float64(), from_pandas=True),
+            "n": pa.array(rows["n"], type=pa.int64()),
+            "n_excluded_never": pa.array(rows["n_excluded_never"], type=pa.int64()),
+        }
+    )
