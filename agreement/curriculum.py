@@ -49,7 +49,9 @@ plain training, so a resumed run draws what an uninterrupted one would.
 random ordering (from the run's base seed, the same for all K models) with the same pacing:
 the control that separates the effect of the ordering from that of the pacing.
 
-This module does not import torch.
+This module does not import torch. It stays one file (about 640 lines, a tenth of them
+this specification): the orderings, the pacing and the :class:`Curriculum` that applies
+them implement the one specification above, and are checked against it together.
 
 References
 ----------

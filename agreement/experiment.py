@@ -43,6 +43,9 @@ differences to vanilla are paired by model index (the same initial weights).
 Results go to ``DIR/results/``: ``curves.parquet`` (arm, model, epoch, step,
 test_accuracy), ``per_model.parquet``, ``summary.parquet`` / ``.csv`` / ``.md`` and
 ``curves.png`` / ``.pdf``. Re-running the same call resumes every run.
+
+The protocol above, the arms that run it and the summary that reports it stay in one file
+(about 600 lines): a pre-registered design is reviewed as a whole, and each part is short.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 This module does not import torch: analysis code reads logs with numpy and pyarrow only.
 
+It stays one file (about 670 lines, the layout below included) on purpose: it is the
+one definition of the run directory's format, so its paths, writers, identity checks and
+readers, which must change together, are read and reviewed in one place.
+
 Layout of ``RUN_DIR``
 ---------------------
 ``run.json``
