@@ -28,7 +28,7 @@ _LAZY = {
     "curves": "agreement.metrics",
     "per_example": "agreement.metrics",
     "read_result": "agreement.correlate",
-    "spearman": "agreement.correlate",
+    "spearman": "agreement.ranking",
     "plot_agreement": "agreement.plots",
     "plot_histograms": "agreement.plots",
     "plot_ablation": "agreement.plots",

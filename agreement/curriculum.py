@@ -49,7 +49,9 @@ plain training, so a resumed run draws what an uninterrupted one would.
 random ordering (from the run's base seed, the same for all K models) with the same pacing:
 the control that separates the effect of the ordering from that of the pacing.
 
-This module does not import torch.
+This module does not import torch. It stays one file (about 640 lines, a tenth of them
+this specification): the orderings, the pacing and the :class:`Curriculum` that applies
+them implement the one specification above, and are checked against it together.
 
 References
 ----------
@@ -77,6 +79,7 @@ __all__ = [
     "ORDER_SCHEMA",
     "pacing_fraction",
     "pacing_sizes",
+    "check_pacing",
     "export_order",
     "read_order",
     "Curriculum",
@@ -96,7 +99,12 @@ _N_SHOW = 5
 # -- pacing -----------------------------------------------------------------------------
 
 
-def _check_pacing(pacing: str, start: float, inc: float, step_length: int) -> None:
+def check_pacing(pacing: str, start: float, inc: float, step_length: int) -> None:
+    """Raise ValueError naming the argument unless the pacing parameters make sense.
+
+    ``pacing`` one of :data:`PACINGS`; ``start`` in (0, 1]; ``inc`` > 1 for exponential
+    pacing; ``step_length`` an integer >= 1. Shared by the curriculum and the experiment.
+    """
     if pacing not in PACINGS:
         raise ValueError(f"pacing must be one of {', '.join(PACINGS)}; got {pacing!r}")
     if not 0.0 < start <= 1.0:
@@ -120,7 +128,7 @@ def pacing_fraction(
     >>> pacing_fraction("exponential", [0, 99, 100, 250], start=0.2, inc=2.0, step_length=100)
     array([0.2, 0.2, 0.4, 0.8])
     """
-    _check_pacing(pacing, start, inc, step_length)
+    check_pacing(pacing, start, inc, step_length)
     i = np.asarray(step, dtype=np.float64)
     if (i < 0).any():
         raise ValueError("steps must be >= 0")
@@ -572,7 +580,7 @@ def make_curriculum(
     n = len(ids)
     steps = math.ceil(n / batch_size)
     step_length = steps if step_length is None else step_length
-    _check_pacing(pacing, start, inc, step_length)
+    check_pacing(pacing, start, inc, step_length)
     meta: dict[str, Any] = {}
     if str(curriculum) == "random":
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0A1, 0]))

@@ -43,6 +43,9 @@ differences to vanilla are paired by model index (the same initial weights).
 Results go to ``DIR/results/``: ``curves.parquet`` (arm, model, epoch, step,
 test_accuracy), ``per_model.parquet``, ``summary.parquet`` / ``.csv`` / ``.md`` and
 ``curves.png`` / ``.pdf``. Re-running the same call resumes every run.
+
+The protocol above, the arms that run it and the summary that reports it stay in one file
+(about 600 lines): a pre-registered design is reviewed as a whole, and each part is short.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def curriculum_experiment(
     pathlib.Path
         ``out/results``.
     """
-    from agreement.curriculum import _check_pacing, export_order
+    from agreement.curriculum import check_pacing, export_order
     from agreement.presets import get_preset
     from agreement.train import train
 
@@ -171,7 +174,7 @@ def curriculum_experiment(
         raise ValueError(f"arms must be a non-empty subset of {', '.join(ARMS)}; got {unknown}")
     if "vanilla" not in arms:
         raise ValueError("arms must include 'vanilla': its final accuracy sets the thresholds")
-    _check_pacing(pacing, start, inc, 1 if step_length is None else step_length)
+    check_pacing(pacing, start, inc, 1 if step_length is None else step_length)
     if models < 1:
         raise ValueError(f"models must be >= 1; got {models}")
     p = get_preset(preset, **overrides)

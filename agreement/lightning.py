@@ -80,7 +80,7 @@ class RecorderCallback(pl.Callback):
         super().__init__()
         if not isinstance(recorder, Recorder):
             raise TypeError(f"recorder must be an agreement.Recorder; got {type(recorder)}")
-        recorder._check_model(model)
+        recorder.check_model(model)
         self.recorder = recorder
         self.model = model
         batches = dict(split_batches or {"train": "train", "validation": "test"})

@@ -51,7 +51,19 @@ from agreement.dynamics import dynamics_columns
 from agreement.log import SplitLog
 from imstats._validation import check_range
 
-__all__ = ["curves", "per_example", "select_splits", "DEFAULT_CHUNK"]
+__all__ = [
+    "curves",
+    "per_example",
+    "select_splits",
+    "DEFAULT_CHUNK",
+    "Scan",
+    "scan_log",
+    "curves_table",
+    "per_example_table",
+    "table_metadata",
+    "check_display_rule",
+    "check_n_boot",
+]
 
 #: Examples per chunk of the scan: (K, E, chunk) bool slices stay ~30 MB for K=5, E=100.
 DEFAULT_CHUNK = 1 << 16
@@ -118,8 +130,11 @@ def select_splits(log: SplitLog | dict[str, SplitLog], split: str | None) -> lis
 
 
 @dataclass
-class _Scan:
-    """Everything one chunked pass over a split log accumulates."""
+class Scan:
+    """Everything one chunked pass over a split log accumulates (:func:`scan_log`).
+
+    Shared with :mod:`agreement.correlate`, which builds its tables from the same scan.
+    """
 
     correct_counts: np.ndarray  # (K, E) int64
     all_counts: np.ndarray  # (E,) int64
@@ -163,12 +178,12 @@ def _pred_codes(p: np.ndarray) -> np.ndarray:
     return words[..., 0] if words.shape[-1] == 1 else words
 
 
-def _scan(
+def scan_log(
     log: SplitLog,
     *,
     columns: np.ndarray | None = None,
     chunk: int = DEFAULT_CHUNK,
-) -> _Scan:
+) -> Scan:
     """One pass over ``log`` in chunks of examples, accumulating curves and per-example data.
 
     ``columns`` (N, P) float64, optional: the agreed indicator of every epoch is multiplied
@@ -266,7 +281,7 @@ def _scan(
         if agreed_dot is not None:
             agreed_dot += allc.astype(np.float64) @ columns[a:b]
 
-    return _Scan(
+    return Scan(
         correct_counts,
         all_counts,
         any_counts,
@@ -280,7 +295,7 @@ def _scan(
     )
 
 
-def _curve_arrays(log: SplitLog, scan: _Scan) -> dict[str, np.ndarray]:
+def _curve_arrays(log: SplitLog, scan: Scan) -> dict[str, np.ndarray]:
     """Per-epoch curve columns from a scan (NaN where no model logged the epoch)."""
     n = log.n_examples
     logged = log.logged
@@ -313,7 +328,11 @@ def _nullable(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Arr
     return pa.array(values, type=typ, mask=~valid)
 
 
-def _curves_table(log: SplitLog, scan: _Scan, *, min_epoch: int, min_agreement: float) -> pa.Table:
+def curves_table(log: SplitLog, scan: Scan, *, min_epoch: int, min_agreement: float) -> pa.Table:
+    """The per-epoch curves of one split (the table of :func:`curves`, without metadata).
+
+    ``display`` is True from ``min_epoch`` on where ``tp_agreement`` >= ``min_agreement``.
+    """
     k_models = log.n_models
     nlog = log.logged.sum(axis=0)
     has = nlog > 0
@@ -334,8 +353,8 @@ def _curves_table(log: SplitLog, scan: _Scan, *, min_epoch: int, min_agreement: 
     return pa.table(data)
 
 
-def _per_example_table(
-    log: SplitLog, scan: _Scan, dynamics: dict[str, np.ndarray] | None = None
+def per_example_table(
+    log: SplitLog, scan: Scan, dynamics: dict[str, np.ndarray] | None = None
 ) -> pa.Table:
     """Per-example columns; ``dynamics`` (from :func:`dynamics_columns`) computed if None."""
     cells = int(log.logged.sum())
@@ -363,7 +382,9 @@ def _per_example_table(
     return pa.table(data)
 
 
-def _metadata(params: dict[str, Any], logs: list[SplitLog]) -> dict[bytes, bytes]:
+def table_metadata(params: dict[str, Any], logs: list[SplitLog]) -> dict[bytes, bytes]:
+    """Schema metadata of an analysis table: ``{b"agreement": JSON}`` with the definitions,
+    the curve units, ``params`` and the shape of every split of ``logs``."""
     meta = {
         "definitions": "METHOD.md, Agreement; see agreement.metrics docstring",
         "units": CURVE_UNITS,
@@ -436,11 +457,11 @@ def curves(
     logs = select_splits(log, split)
     tables = []
     for lg in logs:
-        scan = _scan(lg, chunk=chunk)
-        tables.append(_curves_table(lg, scan, min_epoch=min_epoch, min_agreement=min_agreement))
+        scan = scan_log(lg, chunk=chunk)
+        tables.append(curves_table(lg, scan, min_epoch=min_epoch, min_agreement=min_agreement))
     table = pa.concat_tables(tables)
     params = {"split": split, "min_epoch": min_epoch, "min_agreement": min_agreement}
-    return table.replace_schema_metadata(_metadata(params, logs))
+    return table.replace_schema_metadata(table_metadata(params, logs))
 
 
 def per_example(
@@ -492,6 +513,6 @@ def per_example(
     [3, 2]
     """
     logs = select_splits(log, split)
-    tables = [_per_example_table(lg, _scan(lg, chunk=chunk)) for lg in logs]
+    tables = [per_example_table(lg, scan_log(lg, chunk=chunk)) for lg in logs]
     table = pa.concat_tables(tables, promote_options="default")
-    return table.replace_schema_metadata(_metadata({"split": split}, logs))
+    return table.replace_schema_metadata(table_metadata({"split": split}, logs))

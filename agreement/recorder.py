@@ -21,7 +21,6 @@ arrays.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -39,34 +38,25 @@ import pyarrow as pa
 from agreement import __version__
 from agreement import runlog as rl
 from agreement.dynamics import measures_numpy
+from agreement.recorder_inputs import (
+    class_names,
+    dataset_meta,
+    label_array,
+    normalised_settings,
+    parse_split,
+    to_numpy,
+)
 from agreement.runlog import RunSettingsError
 
 __all__ = ["Recorder", "RecorderError", "RunSettingsError"]
 
 #: the keys of ``end_epoch(metrics=...)``: the metrics row's columns other than ``epoch``
 METRIC_KEYS = tuple(name for name in rl.METRICS_SCHEMA.names if name != "epoch")
-_RESERVED = ("models", "source")
 _OURS = ("run.json", "examples", "log", "metrics", "status", "checkpoints")
 
 
 class RecorderError(ValueError):
     """A call to the Recorder does not fit the run: nothing was recorded or committed."""
-
-
-def _numpy(x: Any) -> np.ndarray:
-    """A torch tensor (any device, any float type) or array-like as a numpy array."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach()
-        try:  # the common case, a CPU tensor of a numpy type: one call
-            return x.numpy()
-        except (TypeError, RuntimeError):  # bf16, or a GPU tensor
-            pass
-        if x.is_floating_point() and x.dtype.itemsize < 4:  # bf16 / fp16: numpy lacks bf16
-            x = x.float()
-        return (x if x.device.type == "cpu" else x.cpu()).numpy()
-    return np.asarray(x)
 
 
 #: pending output values (rows x columns) that trigger scoring before end_epoch
@@ -247,10 +237,10 @@ class Recorder:
                 '{"train": (train_ids, train_labels), "test": (test_ids, test_labels)}'
             )
         self.run_dir = Path(run_dir)
-        self.dataset = _dataset_meta(dataset)
+        self.dataset = dataset_meta(dataset)
         self.models = int(models)
         self.epochs = None if epochs is None else int(epochs)
-        parsed = {name: _parse_split(name, value) for name, value in splits.items()}
+        parsed = {name: parse_split(name, value) for name, value in splits.items()}
         kinds = {multi for _, _, multi in parsed.values()}
         if len(kinds) > 1:
             raise ValueError(
@@ -258,15 +248,15 @@ class Recorder:
                 "give every split the same kind"
             )
         self.multilabel = kinds.pop()
-        self.classes = _class_names(classes, parsed, self.multilabel)
+        self.classes = class_names(classes, parsed, self.multilabel)
         self.n_classes = len(self.classes)
         self._ids: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
         for name, (ids, labels, _) in parsed.items():
             self._ids[name] = ids
-            self._labels[name] = _label_array(name, labels, self.multilabel, self.n_classes)
+            self._labels[name] = label_array(name, labels, self.multilabel, self.n_classes)
         self.splits = tuple(self._ids)
-        user = _normalised_settings(settings)
+        user = normalised_settings(settings)
         self.settings = {"models": self.models, "source": "agreement.Recorder", **user}
         _claim(self, force)
         self._committed = [rl.finished_epoch(self.run_dir, k) for k in range(self.models)]
@@ -303,13 +293,13 @@ class Recorder:
             error names their count and the calls, which are dropped.
         """
         buf = self._buffer(split, model, epoch)
-        idx = _numpy(index)
+        idx = to_numpy(index)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise RecorderError(
                 f"index must be a 1-D array of integer positions into split {split!r}; got "
                 f"shape {idx.shape} of {idx.dtype}"
             )
-        out = _numpy(output)
+        out = to_numpy(output)
         if out.ndim == 0 or out.shape[0] != len(idx):
             got = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows"
             raise RecorderError(
@@ -353,7 +343,7 @@ class Recorder:
             recorded correctness of the splits named ``train`` and ``test``, ``seconds``
             from the epoch's first :meth:`record` call to now, the rest NaN.
         """
-        self._check_model(model)
+        self.check_model(model)
         done = self._committed[model]
         opened = self._open.get(model)
         if epoch != done + 1 or opened is None or opened.epoch != epoch:
@@ -404,17 +394,18 @@ class Recorder:
 
     def last_epoch(self, *, model: int) -> int:
         """The last committed epoch of ``model`` (0 when none): resume at this + 1."""
-        self._check_model(model)
+        self.check_model(model)
         return self._committed[model]
 
     def discard(self, *, model: int) -> None:
         """Forget what was recorded of ``model``'s uncommitted epoch (e.g. after a NaN loss)."""
-        self._check_model(model)
+        self.check_model(model)
         self._open.pop(model, None)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _check_model(self, model: int) -> None:
+    def check_model(self, model: int) -> None:
+        """Raise :class:`RecorderError` unless ``model`` is an integer index in 0..models-1."""
         if isinstance(model, bool) or not isinstance(model, (int, np.integer)):
             raise RecorderError(f"model must be an integer index; got {model!r}")
         if not 0 <= model < self.models:
@@ -428,7 +419,7 @@ class Recorder:
                 f"unknown split {split!r}; this run has splits {list(self.splits)} (given to "
                 "the Recorder's constructor)"
             )
-        self._check_model(model)
+        self.check_model(model)
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
             raise RecorderError(f"epoch must be an integer (1-based); got {epoch!r}")
         done = self._committed[model]
@@ -519,133 +510,10 @@ class Recorder:
             if value is None and key == "seconds":
                 value = time.perf_counter() - opened.started
             try:
-                row[key] = float("nan") if value is None else float(_numpy(value))
+                row[key] = float("nan") if value is None else float(to_numpy(value))
             except (TypeError, ValueError) as err:
                 raise RecorderError(f"metric {key!r} must be a number; got {value!r}") from err
         return row
-
-
-# -- construction helpers -----------------------------------------------------------------
-
-
-def _parse_split(name: str, value: Any) -> tuple[np.ndarray, Any, bool]:
-    """(ids, raw labels, multilabel) of one split's ``(ids, labels)``; ValueError if unfit."""
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise ValueError(f"split names must be plain non-empty strings; got {name!r}")
-    try:
-        ids, labels = value
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"split {name!r} must be given as (ids, labels); got {type(value).__name__}"
-        ) from None
-    ids = np.asarray([str(i) for i in _numpy(ids).tolist()] if len(ids) else [], dtype=str)
-    if len(ids) == 0:
-        raise ValueError(f"split {name!r} has no examples")
-    if len(np.unique(ids)) != len(ids):
-        uniq, counts = np.unique(ids, return_counts=True)
-        raise ValueError(
-            f"split {name!r} repeats example ids (e.g. {uniq[counts > 1][:3].tolist()}); "
-            "ids must be unique within a split"
-        )
-    if hasattr(labels, "detach") or (isinstance(labels, np.ndarray) and labels.dtype != object):
-        labels = _numpy(labels)
-        multi = labels.ndim == 2
-    else:
-        labels = list(labels)
-        multi = any(isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in labels)
-        if not multi:
-            labels = np.asarray(labels)
-    if len(labels) != len(ids):
-        raise ValueError(f"split {name!r} has {len(ids)} ids but {len(labels)} labels")
-    return ids, labels, multi
-
-
-def _max_label(labels: Any, multilabel: bool) -> int:
-    if not multilabel:
-        return int(np.max(labels))
-    if isinstance(labels, np.ndarray):
-        return labels.shape[1] - 1
-    return max((max(s) for s in labels if len(s)), default=0)
-
-
-def _class_names(
-    classes: int | Sequence[str] | None, parsed: dict[str, Any], multilabel: bool
-) -> list[str]:
-    if classes is None:
-        n = 1 + max(_max_label(labels, multilabel) for _, labels, _ in parsed.values())
-        return [str(i) for i in range(n)]
-    if isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
-        if classes < 1:
-            raise ValueError(f"classes must be >= 1; got {classes}")
-        return [str(i) for i in range(int(classes))]
-    names = [str(c) for c in classes]
-    if not names or len(set(names)) != len(names):
-        raise ValueError("classes must be a count or a list of distinct class names")
-    return names
-
-
-def _label_array(name: str, labels: Any, multilabel: bool, n_classes: int) -> np.ndarray:
-    """(N,) int64 class indices or (N, C) bool label sets, range-checked."""
-    if not multilabel:
-        if labels.dtype.kind not in "iu":
-            raise ValueError(
-                f"labels of split {name!r} must be integer class indices; got {labels.dtype}"
-            )
-        if labels.min() < 0 or labels.max() >= n_classes:
-            raise ValueError(
-                f"labels of split {name!r} must be in 0..{n_classes - 1}; got values from "
-                f"{labels.min()} to {labels.max()}"
-            )
-        return labels.astype(np.int64)
-    if isinstance(labels, np.ndarray):
-        if labels.shape[1] != n_classes or not np.isin(labels, (0, 1)).all():
-            raise ValueError(
-                f"the label matrix of split {name!r} must be (N, {n_classes}) with 0/1 values; "
-                f"got shape {labels.shape}"
-            )
-        return labels.astype(bool)
-    out = np.zeros((len(labels), n_classes), dtype=bool)
-    for i, s in enumerate(labels):
-        for c in s:
-            if not 0 <= int(c) < n_classes:
-                raise ValueError(
-                    f"label set {i} of split {name!r} holds class {c}, outside 0..{n_classes - 1}"
-                )
-            out[i, int(c)] = True
-    return out
-
-
-def _dataset_meta(dataset: Any) -> dict[str, Any]:
-    """``meta.dataset`` of run.json from a Reader, a mapping or None."""
-    if dataset is None:
-        return {"dataset": "recorder", "reader": "agreement.Recorder"}
-    if hasattr(dataset, "describe") and callable(dataset.describe):
-        desc = dict(dataset.describe())
-    elif isinstance(dataset, Mapping) and "dataset" in dataset:
-        desc = dict(dataset)
-    else:
-        raise TypeError(
-            "dataset must be an imstats reader or a mapping with a 'dataset' key (the reader "
-            f"name), e.g. {{'dataset': 'folder', 'root': '/data'}}; got {type(dataset).__name__}"
-        )
-    try:
-        return json.loads(json.dumps(desc))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"dataset must be JSON-serialisable ({err})") from err
-
-
-def _normalised_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    if settings is None:
-        return {}
-    if not isinstance(settings, Mapping):
-        raise TypeError(f"settings must be a dict; got {type(settings).__name__}")
-    clash = sorted(set(settings) & set(_RESERVED))
-    if clash:
-        raise ValueError(f"settings may not use the keys {clash}: the Recorder sets them")
-    try:
-        return json.loads(json.dumps(dict(settings), sort_keys=True))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"settings must be JSON-serialisable ({err})") from err
 
 
 def _claim(rec: Recorder, force: bool) -> None:

@@ -2,6 +2,10 @@
 
 This module does not import torch: analysis code reads logs with numpy and pyarrow only.
 
+It stays one file (about 670 lines, the layout below included) on purpose: it is the
+one definition of the run directory's format, so its paths, writers, identity checks and
+readers, which must change together, are read and reviewed in one place.
+
 Layout of ``RUN_DIR``
 ---------------------
 ``run.json``
@@ -61,7 +65,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agreement.log import SplitLog
+from imstats import _io
 
 FORMAT = "agreement-run/1"
 _COMPRESSION = "zstd"
@@ -170,25 +174,16 @@ def prune_checkpoints(run_dir: Path, k: int, keep_epoch: int) -> None:
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it.
 
-    An OSError on the way (a full disk, no permission) becomes a :class:`RunWriteError`
-    naming ``path`` and the free space; the temporary file is removed and ``path`` keeps
-    its previous contents.
+    :func:`imstats._io.atomic_write`, with run-directory errors: an OSError on the way (a
+    full disk, no permission) becomes a :class:`RunWriteError` naming ``path`` and the
+    free space; the temporary file is removed and ``path`` keeps its previous contents.
     """
-    path = Path(path)
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and not isinstance(err, RunWriteError):
-            raise RunWriteError.of(path, err) from err
+        _io.atomic_write(path, write)
+    except RunWriteError:
         raise
+    except OSError as err:
+        raise RunWriteError.of(Path(path), err) from err
 
 
 def atomic_write_file(path: Path, dump: Any) -> None:
@@ -203,12 +198,6 @@ def atomic_write_file(path: Path, dump: Any) -> None:
             dump(f)
 
     atomic_write(path, write)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path: Path, obj: Any) -> None:

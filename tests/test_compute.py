@@ -19,7 +19,7 @@ from imstats._shards import content_digest
 from imstats._validation import luminance
 from imstats.dataset import DatasetNotFoundError
 from imstats.engine import RunMismatchError, resolve_stats, run_metadata
-from tests.dataset.test_readers import voc_root
+from tests.dataset.builders import voc_root
 
 STATS = ["test_mean_luma", "test_n_pixels"]
 REPO = Path(__file__).resolve().parents[1]
@@ -247,7 +247,7 @@ def test_resize_applies_only_to_flagged_statistics():
 
 
 def test_imagenet_preset_resize_and_native_override(tmp_path):
-    from tests.dataset.test_readers import imagenet_train
+    from tests.dataset.builders import imagenet_train
 
     imagenet_train(tmp_path)
     t = imstats.compute("imagenet", root=tmp_path, stats=["test_mean_luma"], progress=False)

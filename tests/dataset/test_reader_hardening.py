@@ -17,7 +17,7 @@ from imstats.dataset import DuplicateIdError, ImageReadError, get_reader, text_i
 from imstats.dataset.cifar import _check_plain, load_batch, restricted_load
 from imstats.dataset.voc import VOC_CLASSES
 from imstats.engine import compute
-from tests.dataset.test_readers import WNIDS, cifar_root, imagenet_train, img, voc_root, voc_xml
+from tests.dataset.builders import WNIDS, cifar_root, imagenet_train, img, voc_root, voc_xml
 
 
 # -- CIFAR: the restricted unpickler's object check --------------------------------------

@@ -1,25 +1,16 @@
 """Readers on small files written in each dataset's exact upstream layout."""
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from scipy.io import savemat
 
 from imstats.dataset import ImageReadError, get_reader, reader_from_spec
 from imstats.dataset.cifar import restricted_load
 from imstats.dataset.kth import parse_name
 from imstats.dataset.voc import VOC_CLASSES, parse_xml_safely
-
-
-def img(path: Path, h=12, w=10, value=0, mode="RGB") -> np.ndarray:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    a = np.full((h, w, 3) if mode == "RGB" else (h, w), value, np.uint8)
-    a[0, 0] = 255 - value
-    Image.fromarray(a).save(path)
-    return a
+from tests.dataset.builders import WNIDS, cifar_root, imagenet_train, img, voc_root
 
 
 # -- folder -------------------------------------------------------------------------
@@ -44,13 +35,6 @@ def test_folder_imagefolder_convention(tmp_path):
 
 
 # -- imagenet ------------------------------------------------------------------------
-WNIDS = ["n01440764", "n01443537", "n02119789"]
-
-
-def imagenet_train(root: Path) -> None:
-    for w in WNIDS:
-        for k in (2, 1):
-            img(root / "train" / w / f"{w}_{k}.JPEG")
 
 
 def test_imagenet_val_in_class_folders(tmp_path):
@@ -117,23 +101,6 @@ def test_imagenet_flat_val_without_labels_and_missing_layout(tmp_path):
 
 
 # -- cifar10 --------------------------------------------------------------------------
-def cifar_root(tmp_path: Path, n=3) -> tuple[Path, dict]:
-    d = tmp_path / "cifar-10-batches-py"
-    d.mkdir()
-    rng = np.random.default_rng(1)
-    batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        b = {
-            b"batch_label": f"{name} of 5".encode(),
-            b"labels": [int(x) for x in rng.integers(0, 10, n)],
-            b"data": rng.integers(0, 256, (n, 3072), np.uint8),
-            b"filenames": [f"{name}_{i}.png".encode() for i in range(n)],
-        }
-        batches[name] = b
-        (d / name).write_bytes(pickle.dumps(b, protocol=2))
-    meta = {b"label_names": [b"airplane", b"automobile"], b"num_vis": 3072}
-    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return tmp_path, batches
 
 
 def test_cifar10_reader_layout(tmp_path):
@@ -203,43 +170,6 @@ def test_cifar_not_a_dict_or_bad_data(tmp_path):
 
 
 # -- voc --------------------------------------------------------------------------------
-def voc_xml(objects, w=100, h=50) -> str:
-    objs = "".join(
-        f"<object><name>{n}</name><pose>Left</pose><truncated>0</truncated>"
-        f"<difficult>{int(d)}</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
-        f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
-        for n, d, b in objects
-    )
-    return (
-        "<annotation><folder>VOC2007</folder><filename>x.jpg</filename>"
-        f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>"
-        f"<segmented>0</segmented>{objs}</annotation>"
-    )
-
-
-def voc_root(tmp_path: Path) -> Path:
-    dev = tmp_path / "VOCdevkit"
-    sets = {
-        ("2007", "trainval"): ["000005", "000007"],
-        ("2007", "test"): ["000001", "000004"],
-        ("2012", "trainval"): ["2008_000002"],
-    }
-    ann = {
-        "000005": [("chair", False, (10, 10, 20, 30)), ("person", True, (0, 0, 10, 10))],
-        "000007": [("car", False, (0, 0, 100, 50))],
-        "000001": [("dog", False, (0, 0, 50, 50)), ("person", True, (0, 0, 10, 5))],
-        "000004": [("car", True, (0, 0, 4, 4))],
-        "2008_000002": [("tvmonitor", False, (0, 0, 10, 10))],
-    }
-    for (year, s), names in sets.items():
-        base = dev / f"VOC{year}"
-        (base / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
-        (base / "ImageSets" / "Main" / f"{s}.txt").write_text("\n".join(names) + "\n")
-        for n in names:
-            img(base / "JPEGImages" / f"{n}.jpg", 50, 100)
-            (base / "Annotations").mkdir(exist_ok=True)
-            (base / "Annotations" / f"{n}.xml").write_text(voc_xml(ann[n]))
-    return tmp_path
 
 
 def test_voc_paper_splits_labels_and_columns(tmp_path):

@@ -17,7 +17,7 @@ from imstats.dataset import (
     no_examples_message,
     readers_for,
 )
-from tests.dataset.test_readers import cifar_root, imagenet_train, img, voc_root
+from tests.dataset.builders import cifar_root, imagenet_train, img, voc_root
 
 
 def parquet(path):

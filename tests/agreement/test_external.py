@@ -24,7 +24,7 @@ from agreement.log import SplitLog
 from agreement.recorder import Recorder
 from cli.agreement_cli import main
 from imstats.dataset import get_reader
-from tests.dataset.test_readers import voc_root
+from tests.dataset.builders import voc_root
 
 
 def _cifar10h(path, seed=0):

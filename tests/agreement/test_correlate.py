@@ -13,14 +13,9 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agreement.correlate import (
-    _Ranker,
-    bootstrap_spearman,
-    correlate,
-    read_result,
-    spearman,
-)
+from agreement.correlate import bootstrap_spearman, correlate, read_result, spearman
 from agreement.log import SplitLog
+from agreement.ranking import Ranker
 from tests.naive_agreement import naive_average_ranks, naive_categorical, naive_metric_curve
 
 
@@ -323,7 +318,7 @@ def test_spearman_matches_scipy_with_ties(xs, seed):
 def test_subset_ranks_match_naive(xs, seed):
     x = np.array(xs)
     subset = np.random.default_rng(seed).random(len(x)) < 0.6
-    got = _Ranker(x).ranks(subset)
+    got = Ranker(x).ranks(subset)
     assert got.tolist() == naive_average_ranks(x[subset].tolist())
 
 
