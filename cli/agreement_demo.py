@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cli._options import workers_option
+
 
 @click.command("demo")
 @click.option(
@@ -17,7 +19,7 @@ import click
 )
 @click.option("--models", default=5, show_default=True, type=click.IntRange(min=1), help="K.")
 @click.option("--epochs", default=None, type=click.IntRange(min=1), help="Default: the preset's.")
-@click.option("--workers", default=None, type=click.IntRange(min=1), help="Default: one per CPU.")
+@workers_option(" for the statistics")
 @click.option(
     "--stats",
     default=None,
@@ -29,7 +31,7 @@ def demo_cmd(
     out: Path,
     models: int,
     epochs: int | None,
-    workers: int | None,
+    workers: int,
     stats: str | None,
     seed: int,
     n_boot: int,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cli._options import workers_option
 from cli.agreement_curriculum import PACING_CHOICES
 
 
@@ -50,7 +51,7 @@ def experiment_group() -> None:
 @click.option("--batch-size", type=int, default=None, help="Override the batch size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--workers", type=int, default=1, show_default=True, help="imstats processes.")
+@workers_option(" for the image statistics (imstats)")
 @click.option("--n-boot", type=int, default=10000, show_default=True, help="Bootstrap resamples.")
 @click.option("--summary-only", is_flag=True, help="Only summarise the finished models.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")

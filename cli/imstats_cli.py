@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
+from operator import not_
 
 import click
 
+from cli._options import alias_option, workers_option
 from cli._pairs import parse_pairs
 
 
@@ -30,14 +33,15 @@ def main() -> None:
     help="Resize to N x N (bilinear) for entropy and DCT; default: the dataset's preset "
     "(128 for imagenet, else native); 0 = native.",
 )
+@workers_option()
 @click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=0,
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=256,
     show_default=True,
-    help="Worker processes; 0 = one per CPU, 1 = in this process.",
+    help="Examples per shard: the unit of work handed to a worker, of resume after an "
+    "interrupt, and of memory use.",
 )
-@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
     "--seed",
     type=int,
@@ -59,7 +63,12 @@ def main() -> None:
     "--force", is_flag=True, help="Recompute even if --out or shards are from another run."
 )
 @click.option("--keep-shards", is_flag=True, help="Keep <out>.shards/ after writing --out.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar or log lines on stderr (errors still)."
+)
+@alias_option(
+    "--progress/--no-progress", new="--quiet", dest="quiet", deprecated=False, convert=not_
+)
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
@@ -89,7 +98,7 @@ def compute(
     options: tuple[str, ...],
     force: bool,
     keep_shards: bool,
-    progress: bool,
+    quiet: bool,
     scheduler: str | None,
     timeout: float,
 ) -> None:
@@ -105,12 +114,14 @@ def compute(
     from imstats.engine import RunInterrupted, RunLockedError, RunMismatchError
     from imstats.engine import compute as run
 
+    out = out or f"{dataset}.parquet"
+    before = _stamp(out)
     _sigterm_interrupts()
     try:
-        run(
+        table = run(
             dataset,
             root=root,
-            out=out or f"{dataset}.parquet",
+            out=out,
             stats=stats,
             split=split,
             limit=limit,
@@ -122,7 +133,7 @@ def compute(
             reader_options=parse_pairs(options, "--option", "test_sample=a"),
             force=force,
             keep_shards=keep_shards,
-            progress=progress,
+            progress=not quiet,
             scheduler=scheduler,
             timeout=timeout,
         )
@@ -135,7 +146,25 @@ def compute(
         msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
         click.echo(f"imstats: {msg}", err=True)
         sys.exit(130)
-    click.echo(out or f"{dataset}.parquet")
+    n = table.num_rows
+    if before is not None and before == _stamp(out):  # the file was not rewritten
+        click.echo(f"{out} is complete ({n} rows); nothing to do")
+    else:
+        n_err = n - table.column("error").null_count if "error" in table.column_names else 0
+        click.echo(f"{out}: {n} rows, {n_err} with errors")
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """Identity of the file at ``path`` (inode, mtime, size), None when there is none.
+
+    The engine writes ``--out`` under a temporary name and renames it, so a run that
+    wrote it changes the inode; an unchanged stamp means the run found it complete.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _sigterm_interrupts() -> None:
