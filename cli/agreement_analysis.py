@@ -11,11 +11,13 @@ from pathlib import Path
 
 import click
 
+from cli._options import alias_option
+
 ANALYSIS_DIR = "analysis"
 
 
 def _stats_path(run_dir: Path, stats: Path | None) -> Path:
-    """--stats if given, else RUN_DIR/stats.parquet, else run.json's "stats" (relative)."""
+    """--stats-table if given, else RUN_DIR/stats.parquet, else run.json's "stats" (relative)."""
     if stats is not None:
         return stats
     if (run_dir / "stats.parquet").exists():
@@ -29,8 +31,8 @@ def _stats_path(run_dir: Path, stats: Path | None) -> Path:
         if rel:
             return run_dir / rel
     raise click.ClickException(
-        f"no stats table for run {str(run_dir)!r}: pass --stats PATH, or put stats.parquet in "
-        'the run directory, or name it in run.json as "stats"'
+        f"no stats table for run {str(run_dir)!r}: pass --stats-table PATH, or put "
+        'stats.parquet in the run directory, or name it in run.json as "stats"'
     )
 
 
@@ -77,12 +79,19 @@ class _Percent(click.FloatRange):
     "run_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
 @click.option(
-    "--stats",
+    "--stats-table",
     type=click.Path(dir_okay=False, path_type=Path),
     multiple=True,
     help="imstats table (Parquet), or any table with an 'id' column (.parquet, .csv), "
     "CIFAR-10H cifar10h-probs.npy, Pascal VOC difficulty .txt. Repeatable: the tables are "
     "joined by id. Default: RUN_DIR/stats.parquet or run.json 'stats'.",
+)
+@alias_option(
+    "--stats",
+    new="--stats-table",
+    dest="stats_table",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
 )
 @click.option(
     "--out",
@@ -141,7 +150,7 @@ class _Percent(click.FloatRange):
 )
 def correlate_cmd(
     run_dir: Path,
-    stats: tuple[Path, ...],
+    stats_table: tuple[Path, ...],
     out: Path | None,
     split: str | None,
     statistics: tuple[str, ...],
@@ -160,13 +169,13 @@ def correlate_cmd(
 
     \b
     Examples:
-      agreement correlate runs/cifar10 --stats cifar10_stats.parquet
-      agreement correlate runs/c10 --stats c10.parquet --statistic entropy --never after_last
+      agreement correlate runs/cifar10 --stats-table cifar10_stats.parquet
+      agreement correlate runs/c10 --stats-table c10.parquet --never after_last
     """
     import agreement
     from agreement.correlate import correlate
 
-    paths = list(stats) or [_stats_path(run_dir, None)]
+    paths = list(stats_table) or [_stats_path(run_dir, None)]
     for stats_path in paths:
         if not stats_path.exists():
             raise click.ClickException(f"stats table {str(stats_path)!r} does not exist")
