@@ -122,14 +122,16 @@ class _Percent(click.FloatRange):
     default=5,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Display rule: metric curves are shown from this epoch on (tables keep every epoch).",
+    help="Display rule: metric curves are shown from this epoch on (tables keep every "
+    "epoch; see the display rule above).",
 )
 @click.option(
     "--min-agreement",
     default=20.0,
     show_default=True,
     type=_Percent(0, 100),
-    help="Display rule: metric curves are shown where TP agreement is at least this (percent).",
+    help="Display rule: metric curves are shown where TP agreement is at least this "
+    "(percent); below it the agreed set is too small for its mean to mean much.",
 )
 @click.option(
     "--never",
@@ -166,6 +168,12 @@ def correlate_cmd(
 
     Writes RUN_DIR/analysis/: curves, metric_curves, categorical, correlations and
     per_example.parquet (each example's learned epoch joined with its statistics).
+
+    The display rule: a metric curve (a statistic's mean over the examples every model
+    gets right) is only meaningful once the agreed set is large, so figures and the
+    report show it from epoch --min-epoch on and only where TP agreement is at least
+    --min-agreement percent. The Parquet tables keep every epoch, with a `display`
+    column saying which ones the rule shows; `plot`/`report --all-epochs` draw them all.
 
     \b
     Examples:
@@ -291,8 +299,9 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 @click.option(
     "--all-epochs",
     is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule "
-    "(from epoch 5, where TP agreement >= 20 %).",
+    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
+    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
+    "default from epoch 5, where it is >= 20 %).",
 )
 @click.option(
     "--n-boot",
@@ -384,7 +393,9 @@ def plot_cmd(
 @click.option(
     "--all-epochs",
     is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule.",
+    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
+    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
+    "default from epoch 5, where it is >= 20 %).",
 )
 @click.option(
     "--run",

@@ -12,7 +12,12 @@ from cli.agreement_curriculum import PACING_CHOICES
 
 @click.group("experiment")
 def experiment_group() -> None:
-    """Pre-registered experiments built on agreement runs."""
+    """Pre-registered experiments built on agreement runs.
+
+    \b
+    Examples:
+      agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+    """
 
 
 @experiment_group.command("curriculum")
@@ -32,7 +37,7 @@ def experiment_group() -> None:
     "--stats",
     default="entropy,segment_count,edge_strength,dct_coefficients",
     show_default=True,
-    help="imstats statistics the rule chooses among (comma-separated).",
+    help="Comma-separated statistic names, as for `imstats compute`: the rule chooses among them.",
 )
 @click.option(
     "--arm",
@@ -42,7 +47,11 @@ def experiment_group() -> None:
     "statistic, statistic-anti, random).",
 )
 @click.option(
-    "--pacing", type=click.Choice(PACING_CHOICES), default="exponential", show_default=True
+    "--pacing",
+    type=click.Choice(PACING_CHOICES),
+    default="exponential",
+    show_default=True,
+    help="Pacing function of every curriculum arm (see `agreement train --help`).",
 )
 @click.option("--start", type=float, default=0.2, show_default=True, help="First fraction.")
 @click.option("--inc", type=float, default=1.9, show_default=True, help="Exponential growth.")
@@ -81,7 +90,11 @@ def curriculum_experiment_cmd(
     """Vanilla vs curricula by learned epoch and by an image statistic, their anti-curricula
     and a random curriculum, on the same data, schedule and seeds.
 
-    Example: agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+    \b
+    Examples:
+      agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+      agreement experiment curriculum --preset sample --limit 600 --epochs 3 --out exp/ -q
+      agreement experiment curriculum --out exp/ --summary-only --n-boot 1000
     """
     from agreement.experiment import ARMS, curriculum_experiment, summarize_experiment
     from imstats.dataset import DatasetNotFoundError

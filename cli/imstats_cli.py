@@ -17,14 +17,25 @@ from cli._pairs import parse_pairs
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imstats-agreement")
 def main() -> None:
-    """Per-image statistics for whole datasets (entropy, segments, PMI edges, DCT)."""
+    """Per-image statistics for whole datasets (entropy, segments, PMI edges, DCT).
+
+    \b
+    Examples:
+      imstats stats                                   # the statistics and their parameters
+      imstats datasets                                # the dataset readers
+      imstats compute sample --out sample.parquet     # every statistic of the sample
+      imstats show photo.jpg --out photo_stats.png
+    """
 
 
 @main.command()
 @click.argument("dataset")
 @click.option("--root", type=click.Path(), help="Dataset root (default: $IMSTATS_DATA/<dataset>).")
 @click.option("--out", type=click.Path(), help="Output Parquet file [default: <dataset>.parquet].")
-@click.option("--stats", help="Comma-separated statistics (default: all registered).")
+@click.option(
+    "--stats",
+    help="Comma-separated statistic names (`imstats stats` lists them; default: all).",
+)
 @click.option("--split", help="Only this split.")
 @click.option("--limit", type=click.IntRange(min=0), help="Only the first N examples.")
 @click.option(
@@ -50,7 +61,12 @@ def main() -> None:
     help="Seed for statistics that take one (PMI edges), the same for every image.",
 )
 @click.option(
-    "--param", "params", multiple=True, metavar="STAT.KEY=VALUE", help="Statistic parameter."
+    "--param",
+    "params",
+    multiple=True,
+    metavar="STAT.KEY=VALUE",
+    help="Statistic parameter (repeatable), e.g. entropy.window=7; `imstats stats` lists them "
+    "with their defaults. Checked before any image is read.",
 )
 @click.option(
     "--option",
@@ -104,9 +120,17 @@ def compute(
 ) -> None:
     """Compute statistics for every image of DATASET into one Parquet table.
 
+    DATASET is a reader name (`imstats datasets` lists them). Re-running the same command
+    resumes from the finished shards; into a finished --out it says so and does nothing.
+    --workers: 0 (the default) starts one process per CPU, never more than there are
+    shards to do; 1 computes in this process. Parameters (--param) are checked before
+    any image is read.
+
     \b
     Examples:
       imstats compute sample --out sample.parquet
+      imstats compute folder --root ~/photos --stats entropy,dct_coefficients --out p.parquet
+      imstats compute cifar10 --param entropy.window=7 --workers 4 -q --out c10.parquet
       imstats compute imagenet --root /data/ILSVRC2012 --out in.parquet --scheduler sched.json
     """
     from imstats.cluster import SchedulerError
@@ -182,7 +206,13 @@ def _sigterm_interrupts() -> None:
 @click.option("--out", type=click.Path(), required=True, help="Figure file (.png, .pdf, .svg).")
 @click.option("--seed", type=int, default=0, show_default=True, help="PMI pair-sampling seed.")
 def show(image: str, out: str, seed: int) -> None:
-    """Draw IMAGE with its entropy map, segments, edge map and DCT matrix (paper, fig. 3)."""
+    """Draw IMAGE with its entropy map, segments, edge map and DCT matrix (paper, fig. 3).
+
+    \b
+    Examples:
+      imstats show photo.jpg --out photo_stats.png
+      imstats show photo.jpg --out photo_stats.pdf --seed 1
+    """
     from imstats.dataset import ImageReadError
     from imstats.show import show as draw
 
@@ -196,8 +226,12 @@ def show(image: str, out: str, seed: int) -> None:
 def stats_cmd() -> None:
     """List the statistics, their output columns and their parameters with defaults.
 
+    Each statistic is listed with its one-line description, its output columns (with
+    their Arrow types), whether --resize applies to it, and one `--param NAME.KEY=DEFAULT`
+    line per parameter, ready to copy into `imstats compute`.
+
     \b
-    Example:
+    Examples:
       imstats stats
       imstats compute sample --stats entropy --param entropy.window=7 --out s.parquet
     """
@@ -215,7 +249,13 @@ def stats_cmd() -> None:
 
 @main.command()
 def datasets() -> None:
-    """List the dataset readers (names usable as DATASET)."""
+    """List the dataset readers (names usable as DATASET).
+
+    \b
+    Examples:
+      imstats datasets
+      imstats compute kth-tips2b --root /data/KTH-TIPS2-b --out kth.parquet
+    """
     from imstats.dataset.base import _READERS, available_readers
 
     for name in available_readers():
@@ -234,10 +274,12 @@ def warmup(stats: str | None) -> None:
 
     Later processes (dataset workers, `imstats show`) then load the compiled kernels
     instead of compiling them. Prints each case's time and how many kernel signatures it
-    compiled or loaded, then the total and the cache folder. Example:
+    compiled or loaded, then the total and the cache folder.
 
     \b
-        imstats warmup --stats entropy,dct_coefficients
+    Examples:
+      imstats warmup
+      imstats warmup --stats entropy,dct_coefficients
     """
     from imstats.jit import cache_dir
     from imstats.jit import warmup as run
