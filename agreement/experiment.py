@@ -202,7 +202,7 @@ def curriculum_experiment(
     imstats.compute(
         p.dataset,
         root=root,
-        out=stats_path,  # its return value changed across versions (path or table)
+        out=stats_path,
         stats=list(stats),
         split=p.train_split,
         limit=limit,

@@ -372,3 +372,15 @@ def test_parameter_values_of_the_wrong_kind_and_out_of_range_settings_fail_befor
     )  # fmt: skip
     assert r.exit_code == 2 and "entropy.window must be an integer" in r.output
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_compute_returns_one_type_whether_or_not_out_is_given(tmp_path):
+    kw = dict(stats=["test_n_pixels"], limit=3, progress=False)
+    in_memory = imstats.compute("sample", **kw)
+    written = imstats.compute("sample", out=tmp_path / "t.parquet", **kw)
+    again = imstats.compute("sample", out=tmp_path / "t.parquet", **kw)  # complete: read back
+    for t in (in_memory, written, again):
+        assert type(t) is pa.Table and t.num_rows == 3
+        assert run_metadata(t)["statistics"][0]["name"] == "test_n_pixels"
+    assert in_memory.equals(written) and written.equals(again)
+    assert written.equals(pq.read_table(tmp_path / "t.parquet"))
