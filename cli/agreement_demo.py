@@ -50,6 +50,7 @@ from cli._options import workers_option
     type=click.IntRange(min=0),
     help="Bootstrap replicates of the correlation intervals (0: no interval).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 def demo_cmd(
     out: Path,
     models: int,
@@ -58,6 +59,7 @@ def demo_cmd(
     stats: str | None,
     seed: int,
     n_boot: int,
+    quiet: bool,
 ) -> None:
     """Statistics, K classifiers, agreement curves, correlations and a report on the
     embedded sample (3 000 + 1 000 Fashion-MNIST images); no download needed.
@@ -81,6 +83,7 @@ def demo_cmd(
         stats=names,
         seed=seed,
         n_boot=n_boot,
+        **({"progress": None} if quiet else {}),
     )
     curves = res["correlations"]
     click.echo("\nSpearman correlation of each statistic with the learned epoch (95 % CI):")
