@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import itertools
 import os
+import re
 import signal
 import sys
 from operator import not_
@@ -11,7 +14,7 @@ from operator import not_
 import click
 
 from cli._options import alias_option, workers_option
-from cli._pairs import parse_pairs
+from cli._pairs import format_value, parse_pairs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -228,7 +231,9 @@ def stats_cmd() -> None:
 
     Each statistic is listed with its one-line description, its output columns (with
     their Arrow types), whether --resize applies to it, and one `--param NAME.KEY=DEFAULT`
-    line per parameter, ready to copy into `imstats compute`.
+    line per parameter with the first sentence of its documentation. The defaults are
+    written as `--param` reads them (JSON: null, true, 0.5; a bare string), so a line can
+    be copied into `imstats compute` as it is.
 
     \b
     Examples:
@@ -243,8 +248,51 @@ def stats_cmd() -> None:
         cols = ", ".join(f"{f.name} ({f.type})" for f in st.fields)
         click.echo(f"{name}: {doc}")
         click.echo(f"  columns: {cols}; --resize applies: {'yes' if st.resize_applies else 'no'}")
-        for key, default in st.defaults.items():
-            click.echo(f"  --param {name}.{key}={default!r}")
+        helps = _param_docs(st.func)
+        lines = [(f"--param {name}.{k}={format_value(v)}", helps.get(k, "")) for k, v in
+                 st.defaults.items()]  # fmt: skip
+        width = max((len(opt) for opt, _ in lines), default=0)
+        for opt, text in lines:
+            click.echo(f"  {opt:<{width}}  {text}".rstrip())
+
+
+def _param_docs(func: object, depth: int = 0) -> dict[str, str]:
+    """``{parameter: first sentence}`` from ``func``'s numpydoc "Parameters" section.
+
+    "As :func:`other`." is replaced by ``other``'s text (a function of the same module).
+    """
+    lines = inspect.cleandoc(getattr(func, "__doc__", None) or "").splitlines() + [""]
+    if "Parameters" not in lines:
+        return {}
+    out: dict[str, str] = {}
+    names: list[str] = []
+    header = False  # the previous line was a header ending in "," (names continue)
+    for line, below in itertools.pairwise(lines[lines.index("Parameters") + 2 :]):
+        if line and not line.startswith(" ") and below and set(below) == {"-"}:
+            break  # the next section's title
+        if line and not line.startswith(" "):
+            more = [n.strip() for n in line.split(" : ")[0].split(",") if n.strip()]
+            names = names + more if header else more
+            header = line.rstrip().endswith(",")
+        elif line.strip():
+            header = False
+            for n in names:
+                out[n] = f"{out.get(n, '')} {line.strip()}".strip()
+    module = sys.modules.get(getattr(func, "__module__", ""), None)
+    for k, v in out.items():
+        ref = re.fullmatch(r"As :func:`~?([\w.]+)`\.?", v)
+        other = getattr(module, ref.group(1).split(".")[-1], None) if ref else None
+        if other is not None and depth < 2:
+            out[k] = _param_docs(other, depth + 1).get(k, v)
+        else:
+            out[k] = _first_sentence(v.replace("``", "`"))
+    return out
+
+
+def _first_sentence(text: str, limit: int = 90) -> str:
+    end = text.find(". ")
+    text = text if end < 0 else text[: end + 1]
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 @main.command()

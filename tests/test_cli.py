@@ -9,6 +9,7 @@ from PIL import Image
 
 import imstats
 import tests.engine_stats  # noqa: F401  (test statistics)
+from cli._pairs import format_value
 from cli.imstats_cli import main
 from imstats.engine import run_metadata
 
@@ -164,5 +165,6 @@ def test_stats_command_lists_every_statistic_with_its_parameters():
         st = registry.get(name)
         assert f"{name}: " in r.output
         for key, default in st.defaults.items():
-            assert f"--param {name}.{key}={default!r}" in r.output
+            opt = f"--param {name}.{key}={format_value(default)}"
+            assert any(ln.strip().split("  ")[0] == opt for ln in r.output.splitlines()), opt
     assert "entropy (double); --resize applies: yes" in r.output

@@ -13,6 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from cli._pairs import format_value, parse_value
 from cli.agreement_cli import main as agreement_main
 from cli.imstats_cli import main as imstats_main
 
@@ -113,10 +114,29 @@ def test_imstats_stats_lists_parameters_defaults_and_descriptions():
     assert "Examples:" in text
     r = CliRunner().invoke(imstats_main, ["stats"])
     assert r.exit_code == 0
+    lines = r.output.splitlines()
+    params = {  # "entropy.window" -> "--param entropy.window=10  Side of the square window ..."
+        ln.split()[1].split("=", 1)[0]: ln.strip()
+        for ln in lines
+        if ln.strip().startswith("--param ")
+    }
     for name in registry.available():
         st = registry.get(name)
         first = (st.func.__doc__ or "").strip().splitlines()[0]
-        assert f"{name}: {first}" in r.output
+        assert f"{name}: {first}" in lines
         for key, default in st.defaults.items():
-            assert f"--param {name}.{key}={default!r}" in r.output
-    assert "--param entropy.window=10" in r.output
+            line = params[f"{name}.{key}"]
+            value = line.split()[1].split("=", 1)[1]
+            # copy-pasteable: --param reads it back (a tuple as a JSON list)
+            assert parse_value(value) == (list(default) if isinstance(default, tuple) else default)
+            if not name.startswith("test_"):  # the test suite's own statistics have none
+                assert len(line.split(maxsplit=2)) == 3, f"no description: {line}"
+    assert "  --param entropy.window=10 " in r.output
+    assert "--param entropy.footprint=null " in r.output  # not None, which would be a string
+    # "As :func:`edge_map`." is followed to edge_map's own description
+    assert "As :func:" not in r.output and "Seed of the pair sampling" in r.output
+
+
+def test_format_value_round_trips_through_parse_value():
+    for v in (10, 0.5, 500.0, None, True, "paper", "10", "null", [1, 2], {"a": 1}):
+        assert parse_value(format_value(v)) == v, v
