@@ -288,7 +288,9 @@ def test_parameter_and_selection_errors():
         imstats.compute("sample", shard_size=0)
     with pytest.raises(ValueError, match="resize must be an integer from 0 to 4096"):
         imstats.compute("sample", resize=-1)
-    with pytest.raises(ValueError, match="workers must be >= 1"):
+    with pytest.raises(
+        ValueError, match="workers must be >= 0 .0 = one per CPU, 1 = in this process.; got -1"
+    ):
         imstats.compute("sample", workers=-1)
     with pytest.raises(ValueError, match="limit must be an integer >= 0"):
         imstats.compute("sample", limit=-1)
