@@ -611,6 +611,9 @@ def _run(
     timeout: float,
 ) -> Path:
     """Dispatch the shards still to do, write each as it arrives, then merge."""
+    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
+        for spec in p.stat_specs:  # as asked, whatever the size: a clear error at any size
+            main_defined("statistic", spec["module"], spec["name"])
     if executor is None and scheduler is None:
         workers = resolve_workers(workers, tasks=len(p.todo))  # no idle processes
     bar = Progress(p.n_examples, p.n_done, progress)
@@ -635,9 +638,6 @@ def _run(
         if on_shard is not None:
             on_shard(i, n)
 
-    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
-        for spec in p.stat_specs:
-            main_defined("statistic", spec["module"], spec["name"])
     if p.ships and p.todo and (scheduler is not None or workers > 1):
         bar.log(
             f"reading the images of {type(p.reader).__name__} in this process and sending "
