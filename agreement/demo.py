@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imstats.workers import resolve_workers
+
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -46,7 +48,8 @@ def demo(
     epochs : int, optional
         Training epochs (default: the ``sample`` preset's).
     workers : int, optional
-        Worker processes for the statistics (default: one per CPU).
+        Worker processes for the statistics: None or 0 (the default) one per CPU, at most
+        one per shard; 1 in this process (:func:`imstats.workers.resolve_workers`).
     stats : list of str, optional
         Statistics to compute (default: all four).
     seed : int, default 0
@@ -69,6 +72,7 @@ def demo(
     from agreement.train import train
     from imstats.engine import compute
 
+    workers = resolve_workers(workers)  # a bad count fails before the training
     say = progress or (lambda _msg: None)
     out = Path(out)
     run_dir = out / "run"
@@ -87,7 +91,7 @@ def demo(
         "sample",
         out=stats_path,
         stats=stats,
-        workers=workers if workers is not None else (os.cpu_count() or 1),
+        workers=workers,
         seed=seed,
         progress=progress is not None,
     )

@@ -65,6 +65,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agreement import runlog as rl
+from imstats.workers import resolve_workers
 
 __all__ = ["ARMS", "curriculum_experiment", "summarize_experiment", "bootstrap_mean"]
 
@@ -120,7 +121,7 @@ def curriculum_experiment(
     step_length: int | None = None,
     device: str = "auto",
     threads: int | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     n_boot: int = 10000,
     progress: Callable[[str], None] | None = None,
     **overrides: Any,
@@ -150,8 +151,9 @@ def curriculum_experiment(
         The pacing of every curriculum arm (:mod:`agreement.curriculum`).
     device, threads
         As for :func:`agreement.train.train`.
-    workers : int
-        Processes for ``imstats.compute``.
+    workers : int or None, default 1
+        Processes for ``imstats.compute``: None or 0 one per CPU (at most one per shard),
+        1 in this process (:func:`imstats.workers.resolve_workers`).
     n_boot : int
         Bootstrap resamples of the intervals.
     progress : callable, optional
@@ -177,6 +179,7 @@ def curriculum_experiment(
     check_pacing(pacing, start, inc, 1 if step_length is None else step_length)
     if models < 1:
         raise ValueError(f"models must be >= 1; got {models}")
+    resolve_workers(workers)  # a bad count fails before the prior run
     p = get_preset(preset, **overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,7 +205,7 @@ def curriculum_experiment(
     imstats.compute(
         p.dataset,
         root=root,
-        out=stats_path,  # its return value changed across versions (path or table)
+        out=stats_path,
         stats=list(stats),
         split=p.train_split,
         limit=limit,

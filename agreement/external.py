@@ -1,7 +1,8 @@
 """Per-example tables from outside ``imstats``, joined by example id for ``correlate``.
 
-``agreement correlate RUN --stats a.parquet --stats b.csv`` (or ``correlate(log, [a, b])``)
-reads every table with :func:`load_stats` and joins them with :func:`join_by_id`. Readers:
+``agreement correlate RUN --stats-table a.parquet --stats-table b.csv`` (or
+``correlate(log, [a, b])``) reads every table with :func:`load_stats` and joins them with
+:func:`join_by_id`. Readers:
 
 - any Parquet or CSV file with an ``id`` column (:func:`load_id_table`; CSV ids are read as
   strings, so ``007`` stays ``007``);

@@ -16,6 +16,16 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def format_value(value: Any) -> str:
+    """``value`` written so that :func:`parse_value` reads it back (JSON, or a bare string)."""
+    if isinstance(value, str):
+        return value if parse_value(value) == value else json.dumps(value)
+    try:
+        return json.dumps(value, separators=(",", ":"))  # no space: one shell word
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def parse_pairs(items: tuple[str, ...], option: str, example: str) -> dict[str, Any]:
     """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``; a UsageError names ``option`` otherwise."""
     out: dict[str, Any] = {}

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import click
 
+from cli._options import alias_option
+
 ANALYSIS_DIR = "analysis"
 
 
 def _stats_path(run_dir: Path, stats: Path | None) -> Path:
-    """--stats if given, else RUN_DIR/stats.parquet, else run.json's "stats" (relative)."""
+    """--stats-table if given, else RUN_DIR/stats.parquet, else run.json's "stats" (relative)."""
     if stats is not None:
         return stats
     if (run_dir / "stats.parquet").exists():
@@ -29,8 +31,8 @@ def _stats_path(run_dir: Path, stats: Path | None) -> Path:
         if rel:
             return run_dir / rel
     raise click.ClickException(
-        f"no stats table for run {str(run_dir)!r}: pass --stats PATH, or put stats.parquet in "
-        'the run directory, or name it in run.json as "stats"'
+        f"no stats table for run {str(run_dir)!r}: pass --stats-table PATH, or put "
+        'stats.parquet in the run directory, or name it in run.json as "stats"'
     )
 
 
@@ -77,12 +79,19 @@ class _Percent(click.FloatRange):
     "run_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
 @click.option(
-    "--stats",
+    "--stats-table",
     type=click.Path(dir_okay=False, path_type=Path),
     multiple=True,
     help="imstats table (Parquet), or any table with an 'id' column (.parquet, .csv), "
     "CIFAR-10H cifar10h-probs.npy, Pascal VOC difficulty .txt. Repeatable: the tables are "
     "joined by id. Default: RUN_DIR/stats.parquet or run.json 'stats'.",
+)
+@alias_option(
+    "--stats",
+    new="--stats-table",
+    dest="stats_table",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
 )
 @click.option(
     "--out",
@@ -113,14 +122,16 @@ class _Percent(click.FloatRange):
     default=5,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Display rule: metric curves are shown from this epoch on (tables keep every epoch).",
+    help="Display rule: metric curves are shown from this epoch on (tables keep every "
+    "epoch; see the display rule above).",
 )
 @click.option(
     "--min-agreement",
     default=20.0,
     show_default=True,
     type=_Percent(0, 100),
-    help="Display rule: metric curves are shown where TP agreement is at least this (percent).",
+    help="Display rule: metric curves are shown where TP agreement is at least this "
+    "(percent); below it the agreed set is too small for its mean to mean much.",
 )
 @click.option(
     "--never",
@@ -141,7 +152,7 @@ class _Percent(click.FloatRange):
 )
 def correlate_cmd(
     run_dir: Path,
-    stats: tuple[Path, ...],
+    stats_table: tuple[Path, ...],
     out: Path | None,
     split: str | None,
     statistics: tuple[str, ...],
@@ -158,15 +169,21 @@ def correlate_cmd(
     Writes RUN_DIR/analysis/: curves, metric_curves, categorical, correlations and
     per_example.parquet (each example's learned epoch joined with its statistics).
 
+    The display rule: a metric curve (a statistic's mean over the examples every model
+    gets right) is only meaningful once the agreed set is large, so figures and the
+    report show it from epoch --min-epoch on and only where TP agreement is at least
+    --min-agreement percent. The Parquet tables keep every epoch, with a `display`
+    column saying which ones the rule shows; `plot`/`report --all-epochs` draw them all.
+
     \b
     Examples:
-      agreement correlate runs/cifar10 --stats cifar10_stats.parquet
-      agreement correlate runs/c10 --stats c10.parquet --statistic entropy --never after_last
+      agreement correlate runs/cifar10 --stats-table cifar10_stats.parquet
+      agreement correlate runs/c10 --stats-table c10.parquet --never after_last
     """
     import agreement
     from agreement.correlate import correlate
 
-    paths = list(stats) or [_stats_path(run_dir, None)]
+    paths = list(stats_table) or [_stats_path(run_dir, None)]
     for stats_path in paths:
         if not stats_path.exists():
             raise click.ClickException(f"stats table {str(stats_path)!r} does not exist")
@@ -282,8 +299,9 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 @click.option(
     "--all-epochs",
     is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule "
-    "(from epoch 5, where TP agreement >= 20 %).",
+    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
+    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
+    "default from epoch 5, where it is >= 20 %).",
 )
 @click.option(
     "--n-boot",
@@ -375,7 +393,9 @@ def plot_cmd(
 @click.option(
     "--all-epochs",
     is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule.",
+    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
+    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
+    "default from epoch 5, where it is >= 20 %).",
 )
 @click.option(
     "--run",

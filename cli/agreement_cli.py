@@ -8,7 +8,16 @@ import click
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imstats-agreement")
 def main() -> None:
-    """Train K classifiers, log per-example correctness, correlate agreement with statistics."""
+    """Train K classifiers, log per-example correctness, correlate agreement with statistics.
+
+    \b
+    Examples:
+      agreement demo --out demo                        # the whole pipeline on embedded data
+      agreement train --preset cifar10 --models 5 --out runs/c10
+      imstats compute cifar10 --out c10.parquet
+      agreement correlate runs/c10 --stats-table c10.parquet
+      agreement report runs/c10
+    """
 
 
 from cli.agreement_analysis import correlate_cmd, plot_cmd, report_cmd  # noqa: E402

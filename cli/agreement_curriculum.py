@@ -57,10 +57,11 @@ def curriculum_cmd(
     table with an id column. A missing value (never learned, NaN) counts as larger than
     every value; ties are broken by a seeded random order.
 
-    Examples: agreement curriculum stats.parquet --by entropy --out order.parquet
-
-    agreement curriculum stats.parquet runs/prior --by entropy:asc --by learned_epoch:asc
-    --out order.parquet
+    \b
+    Examples:
+      agreement curriculum stats.parquet --by entropy --out order.parquet
+      agreement curriculum stats.parquet runs/prior --by entropy:asc --by learned_epoch:asc \\
+          --out order.parquet
     """
     from agreement.curriculum import export_order
 

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
+from cli._options import workers_option
 from cli.agreement_curriculum import PACING_CHOICES
 
 
 @click.group("experiment")
 def experiment_group() -> None:
-    """Pre-registered experiments built on agreement runs."""
+    """Pre-registered experiments built on agreement runs.
+
+    \b
+    Examples:
+      agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+    """
 
 
 @experiment_group.command("curriculum")
@@ -31,7 +37,7 @@ def experiment_group() -> None:
     "--stats",
     default="entropy,segment_count,edge_strength,dct_coefficients",
     show_default=True,
-    help="imstats statistics the rule chooses among (comma-separated).",
+    help="Comma-separated statistic names, as for `imstats compute`: the rule chooses among them.",
 )
 @click.option(
     "--arm",
@@ -41,7 +47,11 @@ def experiment_group() -> None:
     "statistic, statistic-anti, random).",
 )
 @click.option(
-    "--pacing", type=click.Choice(PACING_CHOICES), default="exponential", show_default=True
+    "--pacing",
+    type=click.Choice(PACING_CHOICES),
+    default="exponential",
+    show_default=True,
+    help="Pacing function of every curriculum arm (see `agreement train --help`).",
 )
 @click.option("--start", type=float, default=0.2, show_default=True, help="First fraction.")
 @click.option("--inc", type=float, default=1.9, show_default=True, help="Exponential growth.")
@@ -50,7 +60,7 @@ def experiment_group() -> None:
 @click.option("--batch-size", type=int, default=None, help="Override the batch size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--workers", type=int, default=1, show_default=True, help="imstats processes.")
+@workers_option(" for the image statistics (imstats)")
 @click.option("--n-boot", type=int, default=10000, show_default=True, help="Bootstrap resamples.")
 @click.option("--summary-only", is_flag=True, help="Only summarise the finished models.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
@@ -80,7 +90,11 @@ def curriculum_experiment_cmd(
     """Vanilla vs curricula by learned epoch and by an image statistic, their anti-curricula
     and a random curriculum, on the same data, schedule and seeds.
 
-    Example: agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+    \b
+    Examples:
+      agreement experiment curriculum --preset fashion-mnist --models 3 --out exp/
+      agreement experiment curriculum --preset sample --limit 600 --epochs 3 --out exp/ -q
+      agreement experiment curriculum --out exp/ --summary-only --n-boot 1000
     """
     from agreement.experiment import ARMS, curriculum_experiment, summarize_experiment
     from imstats.dataset import DatasetNotFoundError

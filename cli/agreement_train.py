@@ -49,8 +49,8 @@ from imstats.cluster import DEFAULT_TIMEOUT
 )
 @click.option("--lr", type=float, default=None, help="Override the (peak) learning rate.")
 @click.option("--optimizer", default=None, help="sgd or adam.")
-@click.option("--momentum", type=float, default=None)
-@click.option("--weight-decay", type=float, default=None)
+@click.option("--momentum", type=float, default=None, help="Override the SGD momentum.")
+@click.option("--weight-decay", type=float, default=None, help="Override the L2 weight decay.")
 @click.option("--schedule", default=None, help="constant, cosine, step or onecycle.")
 @click.option(
     "--random-fraction",
@@ -70,7 +70,11 @@ from imstats.cluster import DEFAULT_TIMEOUT
     "--train-eval-pass", is_flag=True, help="Log train correctness from a clean eval pass."
 )
 @click.option(
-    "--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True
+    "--amp",
+    type=click.Choice(["none", "bf16", "fp16"]),
+    default="none",
+    show_default=True,
+    help="Mixed precision (autocast): bf16, or fp16 with a gradient scaler (CUDA only).",
 )
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format (GPU).")
 @click.option(
@@ -146,10 +150,12 @@ def train_cmd(
 ) -> None:
     """Train K classifiers and log, per epoch and example, whether each was correct.
 
-    Example: agreement train --preset sample --models 5 --out runs/sample
-
-    On a Dask cluster: agreement train --preset sample --out /shared/runs/s --scheduler
-    tcp://head:8786
+    \b
+    Examples:
+      agreement train --preset sample --models 5 --out runs/sample
+      agreement train --preset cifar10 --root /data/cifar10 --out runs/c10 --device cuda
+      agreement train --preset fashion-mnist --out runs/curr --curriculum order.parquet
+      agreement train --preset sample --out /shared/runs/s --scheduler tcp://head:8786
     """
     from agreement.runlog import RunWriteError, load_metrics, read_status
     from agreement.train import CheckpointError, train

@@ -73,6 +73,7 @@ from imstats._validation import check_range
 from imstats.dataset.base import ExampleRef, NoExamplesError, Reader, get_reader, unique_ids
 from imstats.dataset.memory import MemoryReader, PixelsReader, ship
 from imstats.dataset.sniff import no_examples_message
+from imstats.workers import resolve_workers
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -475,8 +476,11 @@ def compute(
         (METHOD.md: 128 for ``imagenet``, native size for every other dataset); 0 means
         native size. ``width`` and ``height`` stay the native size.
     workers : int or None, default 1
-        Worker processes; 1 runs in this process, None or 0 uses every CPU. Ignored with
-        ``scheduler`` (the cluster's workers do the work).
+        Worker processes, by the rule of :func:`imstats.workers.resolve_workers`: 1 runs
+        in this process; None or 0 starts one per CPU, never more than there are shards to
+        do; N starts at most N; a negative count is a ValueError. The default stays 1 so
+        that a library call starts no process unless asked (the command line's default is
+        one per CPU). Ignored with ``scheduler`` (the cluster's workers do the work).
     shard_size : int, default 256
         Examples per shard (the unit of work, of resume and of memory use).
     params : dict, optional
@@ -541,10 +545,7 @@ def compute(
         dataset = MemoryReader(data=dataset, labels=labels)
     elif labels is not None:
         raise ValueError("labels= is for image stacks and dataset objects; a reader has its own")
-    if not workers:
-        workers = os.cpu_count() or 1
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1 (or 0/None for every CPU); got {workers}")
+    workers = resolve_workers(workers)  # a bad count fails before any work
     if scheduler is not None and executor is not None:
         raise ValueError("give either scheduler= or executor=, not both")
     if scheduler is not None:
@@ -610,6 +611,11 @@ def _run(
     timeout: float,
 ) -> Path:
     """Dispatch the shards still to do, write each as it arrives, then merge."""
+    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
+        for spec in p.stat_specs:  # as asked, whatever the size: a clear error at any size
+            main_defined("statistic", spec["module"], spec["name"])
+    if executor is None and scheduler is None:
+        workers = resolve_workers(workers, tasks=len(p.todo))  # no idle processes
     bar = Progress(p.n_examples, p.n_done, progress)
     where = (
         f"Dask ({scheduler if isinstance(scheduler, str) else 'a Client'})"
@@ -632,9 +638,6 @@ def _run(
         if on_shard is not None:
             on_shard(i, n)
 
-    if p.todo and (scheduler is not None or (executor is None and workers > 1)):
-        for spec in p.stat_specs:
-            main_defined("statistic", spec["module"], spec["name"])
     if p.ships and p.todo and (scheduler is not None or workers > 1):
         bar.log(
             f"reading the images of {type(p.reader).__name__} in this process and sending "

@@ -9,6 +9,7 @@ from PIL import Image
 
 import imstats
 import tests.engine_stats  # noqa: F401  (test statistics)
+from cli._pairs import format_value
 from cli.imstats_cli import main
 from imstats.engine import run_metadata
 
@@ -22,10 +23,10 @@ def test_compute_writes_the_table(tmp_path):
     r = invoke(
         "compute", "sample", "--out", str(out), "--stats", "test_mean_luma,test_seeded",
         "--limit", "12", "--split", "test", "--resize", "10", "--seed", "3",
-        "--param", "test_mean_luma.offset=1.5", "--workers", "1", "--no-progress",
+        "--param", "test_mean_luma.offset=1.5", "--workers", "1", "--quiet",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert r.output.strip() == str(out)
+    assert r.output == f"{out}: 12 rows, 0 with errors\n"  # --quiet: only the result
     t = imstats.read(out)
     assert t.num_rows == 12 and set(t.column("split").to_pylist()) == {"test"}
     m = run_metadata(t)
@@ -74,12 +75,37 @@ def test_missing_default_root_lists_places(tmp_path, monkeypatch):
 
 def test_compute_other_run_exits_1_and_force(tmp_path):
     out = str(tmp_path / "o.parquet")
-    base = ["compute", "sample", "--out", out, "--limit", "5", "--no-progress"]
+    base = ["compute", "sample", "--out", out, "--limit", "5", "-q"]
     assert invoke(*base, "--stats", "test_n_pixels").exit_code == 0
     r = invoke(*base, "--stats", "test_mean_luma")
     assert r.exit_code == 1 and "already exists" in r.output
     assert invoke(*base, "--stats", "test_mean_luma", "--force").exit_code == 0
     assert "test_mean_luma" in imstats.read(out).column_names
+
+
+def test_a_second_run_into_a_finished_out_says_so(tmp_path):
+    out = tmp_path / "o.parquet"
+    args = ["compute", "sample", "--out", str(out), "--limit", "6", "--stats", "test_n_pixels"]
+    assert invoke(*args, "-q").output == f"{out}: 6 rows, 0 with errors\n"
+    stamp = out.stat().st_mtime_ns
+    r = invoke(*args, "-q")
+    assert r.exit_code == 0 and r.output == f"{out} is complete (6 rows); nothing to do\n"
+    assert out.stat().st_mtime_ns == stamp  # not rewritten
+    r = invoke(*args, "--force", "-q")  # a forced run rewrites it and says what it wrote
+    assert r.output == f"{out}: 6 rows, 0 with errors\n" and out.stat().st_mtime_ns != stamp
+
+
+def test_progress_flags_quiet_and_the_hidden_old_spelling(tmp_path):
+    args = ["compute", "sample", "--limit", "3", "--stats", "test_n_pixels"]
+    loud = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a.pq")])
+    assert loud.exit_code == 0 and "imstats: wrote" in loud.stderr
+    for flag in ("-q", "--quiet", "--no-progress"):
+        r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / f"{flag}.pq"), flag])
+        assert r.exit_code == 0 and r.stderr == "", (flag, r.stderr)
+    r = invoke(*args, "--out", str(tmp_path / "b.pq"), "--quiet", "--progress")
+    assert r.exit_code == 2 and "give --quiet only" in r.output
+    help_text = invoke("compute", "--help").output
+    assert "--quiet" in help_text and "--progress" not in help_text
 
 
 def test_datasets_lists_readers():
@@ -139,5 +165,6 @@ def test_stats_command_lists_every_statistic_with_its_parameters():
         st = registry.get(name)
         assert f"{name}: " in r.output
         for key, default in st.defaults.items():
-            assert f"--param {name}.{key}={default!r}" in r.output
+            opt = f"--param {name}.{key}={format_value(default)}"
+            assert any(ln.strip().split("  ")[0] == opt for ln in r.output.splitlines()), opt
     assert "entropy (double); --resize applies: yes" in r.output

@@ -288,7 +288,9 @@ def test_parameter_and_selection_errors():
         imstats.compute("sample", shard_size=0)
     with pytest.raises(ValueError, match="resize must be an integer from 0 to 4096"):
         imstats.compute("sample", resize=-1)
-    with pytest.raises(ValueError, match="workers must be >= 1"):
+    with pytest.raises(
+        ValueError, match="workers must be >= 0 .0 = one per CPU, 1 = in this process.; got -1"
+    ):
         imstats.compute("sample", workers=-1)
     with pytest.raises(ValueError, match="limit must be an integer >= 0"):
         imstats.compute("sample", limit=-1)
@@ -372,3 +374,15 @@ def test_parameter_values_of_the_wrong_kind_and_out_of_range_settings_fail_befor
     )  # fmt: skip
     assert r.exit_code == 2 and "entropy.window must be an integer" in r.output
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_compute_returns_one_type_whether_or_not_out_is_given(tmp_path):
+    kw = dict(stats=["test_n_pixels"], limit=3, progress=False)
+    in_memory = imstats.compute("sample", **kw)
+    written = imstats.compute("sample", out=tmp_path / "t.parquet", **kw)
+    again = imstats.compute("sample", out=tmp_path / "t.parquet", **kw)  # complete: read back
+    for t in (in_memory, written, again):
+        assert type(t) is pa.Table and t.num_rows == 3
+        assert run_metadata(t)["statistics"][0]["name"] == "test_n_pixels"
+    assert in_memory.equals(written) and written.equals(again)
+    assert written.equals(pq.read_table(tmp_path / "t.parquet"))

@@ -41,7 +41,7 @@ def test_a_deleted_examples_file_is_an_error_naming_it(copy, tmp_path):
     assert set(agreement.load_log(copy, splits=["train"])) == {"train"}
     stats = tmp_path / "stats.parquet"
     pq.write_table(pa.table({"id": ["a"], "entropy": [1.0]}), stats)
-    res = CliRunner().invoke(main, ["correlate", str(copy), "--stats", str(stats)])
+    res = CliRunner().invoke(main, ["correlate", str(copy), "--stats-table", str(stats)])
     assert res.exit_code != 0 and "test.parquet is missing" in res.output
 
 

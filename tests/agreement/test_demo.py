@@ -33,6 +33,7 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "run" / "analysis" / "figures" / "test_agreement_entropy.png").exists()
 
     # running it again resumes: nothing is retrained, the same table comes back
-    res2 = CliRunner().invoke(main, args)
+    res2 = CliRunner().invoke(main, [*args, "-q"])
     assert res2.exit_code == 0, res2.output
+    assert res2.stderr == "" and "report:" in res2.stdout  # -q: the results only
     assert pq.read_table(out / "run" / "stats.parquet").equals(stats)

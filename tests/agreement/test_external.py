@@ -173,8 +173,9 @@ def test_correlate_joins_several_tables_by_id(cifar_run, tmp_path):
     (tmp_path / "extra.csv").write_text(
         "id,blur\n" + "".join(f"{i},{(7 * j) % 11}\n" for j, i in enumerate(ids))
     )
-    args = ["correlate", str(run), "--stats", str(tmp_path / "stats.parquet"), "--stats",
-            str(tmp_path / "extra.csv"), "--stats", str(tmp_path / "cifar10h-probs.npy"),
+    args = ["correlate", str(run), "--stats-table", str(tmp_path / "stats.parquet"),
+            "--stats-table", str(tmp_path / "extra.csv"),
+            "--stats-table", str(tmp_path / "cifar10h-probs.npy"),
             "--n-boot", "0", "--out", str(tmp_path / "out")]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -195,8 +196,8 @@ def test_correlate_joins_several_tables_by_id(cifar_run, tmp_path):
         assert row["rho"] == pytest.approx(expect, abs=1e-12)
     dup = tmp_path / "dup.csv"
     dup.write_text("id,entropy\ncifar10/test/0,1\n")
-    res = CliRunner().invoke(main, [*args[:2], "--stats", str(tmp_path / "stats.parquet"),
-                                    "--stats", str(dup)])  # fmt: skip
+    res = CliRunner().invoke(main, [*args[:2], "--stats-table", str(tmp_path / "stats.parquet"),
+                                    "--stats-table", str(dup)])  # fmt: skip
     assert res.exit_code == 1
     assert "column 'entropy' is in two tables: " in res.output and "dup.csv" in res.output
 

@@ -193,7 +193,7 @@ def test_cli_stats_option_and_default_file(run_dir, tmp_path):
         [
             "correlate",
             str(run),
-            "--stats",
+            "--stats-table",
             str(tmp_path / "stats.parquet"),
             "--n-boot",
             "0",
@@ -214,14 +214,14 @@ def test_cli_clear_messages(run_dir, tmp_path):
     other = stats.set_column(0, "id", pa.array([f"x/{i}" for i in range(len(stats))]))
     pq.write_table(other, tmp_path / "other.parquet")
     result = runner.invoke(
-        main, ["correlate", str(run), "--stats", str(tmp_path / "other.parquet")]
+        main, ["correlate", str(run), "--stats-table", str(tmp_path / "other.parquet")]
     )
     assert result.exit_code == 1
     assert "holds none of the 40 ids of split 'test'" in result.output
     train = stats.set_column(1, "split", pa.array(["train"] * len(stats)))
     pq.write_table(train, tmp_path / "train.parquet")
     result = runner.invoke(
-        main, ["correlate", str(run), "--stats", str(tmp_path / "train.parquet")]
+        main, ["correlate", str(run), "--stats-table", str(tmp_path / "train.parquet")]
     )
     assert result.exit_code == 1
     assert "has no rows of split 'test'" in result.output and "stats_split" in result.output
@@ -230,7 +230,7 @@ def test_cli_clear_messages(run_dir, tmp_path):
         [
             "correlate",
             str(run),
-            "--stats",
+            "--stats-table",
             str(tmp_path / "train.parquet"),
             "--n-boot",
             "0",
@@ -245,7 +245,9 @@ def test_cli_clear_messages(run_dir, tmp_path):
     empty.mkdir()
     result = runner.invoke(main, ["correlate", str(empty)])
     assert result.exit_code == 1 and "no stats table for run" in result.output
-    result = runner.invoke(main, ["correlate", str(run), "--stats", str(tmp_path / "no.parquet")])
+    result = runner.invoke(
+        main, ["correlate", str(run), "--stats-table", str(tmp_path / "no.parquet")]
+    )
     assert result.exit_code == 1 and "does not exist" in result.output
     result = runner.invoke(main, ["plot", str(empty)])
     assert result.exit_code == 1 and "run `agreement correlate` first" in result.output

@@ -440,7 +440,14 @@ def test_recorder_run_goes_through_correlate(tmp_path):
     stats = pa.table({"id": ids, "split": ["test"] * 11 + ["train"] * 37,
                       "entropy": np.arange(48.0)})  # fmt: skip
     pq.write_table(stats, tmp_path / "stats.parquet")
-    args = ["correlate", str(run), "--stats", str(tmp_path / "stats.parquet"), "--n-boot", "0"]
+    args = [
+        "correlate",
+        str(run),
+        "--stats-table",
+        str(tmp_path / "stats.parquet"),
+        "--n-boot",
+        "0",
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "test: 11/11 examples joined" in res.output and "~ aum" in res.output
