@@ -27,6 +27,7 @@ from agreement.data import Dataset, SplitData
 from agreement.dynamics import LogitBuffers
 from agreement.models import build_model
 from agreement.presets import Preset
+from imstats._progress import StepProgress
 
 Hook = Callable[[int, int, str], None]
 
@@ -46,6 +47,33 @@ class Context:
     hook: Hook | None
     say: Callable[[str], None]
     curriculum: Any = None  # agreement.curriculum.Curriculum: draws the training batches
+    meter: StepProgress | None = None  # batch progress and ETA (train(progress=True))
+
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch (a curriculum keeps those of plain training)."""
+        if self.curriculum is not None:
+            return int(self.curriculum.steps_per_epoch)
+        return math.ceil(len(self.data.train) / self.p.batch_size)
+
+    def add_steps(self, steps: int) -> None:
+        """``steps`` more training batches to run in this call (negative: fewer)."""
+        if self.meter is not None:
+            self.meter.add(steps)
+
+    def stage(self, label: str, steps: int) -> None:
+        """An epoch's training pass of ``steps`` batches begins."""
+        if self.meter is not None:
+            self.meter.stage(label, steps)
+
+    def step(self) -> None:
+        """One training batch is done."""
+        if self.meter is not None:
+            self.meter.step()
+
+    def end_stage(self) -> None:
+        """The epoch's training pass is done."""
+        if self.meter is not None:
+            self.meter.end_stage()
 
 
 class CheckpointError(RuntimeError):
@@ -269,6 +297,13 @@ def resume_point(
     if not keep_checkpoints:
         rl.prune_checkpoints(run_dir, k, done)
     return None
+
+
+def epochs_left(run_dir: Path, k: int, epochs: int) -> int:
+    """Epochs model k has still to train (0 when it failed earlier); reads only."""
+    if rl.read_status(run_dir, k)["state"] == "failed":
+        return 0
+    return max(0, epochs - rl.finished_epoch(run_dir, k))
 
 
 def nonfinite_message(k: int, loss: float, epoch: int) -> str:

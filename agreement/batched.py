@@ -133,6 +133,8 @@ class _Group:
         kk = len(self.ks)
         for k in self.ks:
             rl.write_json(rl.status_path(ctx.run_dir, k), status_record("running", start))
+        ctx.add_steps(steps * (p.epochs - start))
+        models = ",".join(map(str, self.ks))
         for epoch in range(start + 1, p.epochs + 1):
             t0 = time.perf_counter()
             torch.manual_seed(epoch_seed(self.seeds[0], epoch))
@@ -149,6 +151,7 @@ class _Group:
                 for s in self.seeds
             ]  # fmt: skip
             first_lr = None
+            ctx.stage(f"models {models} (batched) epoch {epoch}/{p.epochs}", steps)
             for i, items in enumerate(zip(*loaders, strict=True)):
                 lr = lr_at(p, epoch - 1, i, steps)
                 first_lr = lr if first_lr is None else first_lr
@@ -171,6 +174,8 @@ class _Group:
                 # stopped models get no gradient, so their NaNs cannot spread to the others
                 torch.where(alive, losses, torch.zeros_like(losses)).sum().backward()
                 self.opt.step()
+                ctx.step()
+            ctx.end_stage()
             train_loss = (loss_sum / n).tolist()
             for j, k in enumerate(self.ks):
                 if self.alive[j] and not math.isfinite(train_loss[j]):

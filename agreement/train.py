@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -53,6 +54,7 @@ from agreement._epoch import (  # noqa: F401  (CheckpointError, lr_at: public he
     build,
     commit,
     epoch_seed,
+    epochs_left,
     load_checkpoint,
     logit_buffers,
     lr_at,
@@ -71,6 +73,7 @@ from agreement.dynamics import LogitBuffers
 from agreement.presets import Preset, get_preset
 from agreement.runlog import RunSettingsError  # noqa: F401  (raised here, defined there)
 from agreement.train_dask import check_resources, describe_device, train_on_cluster
+from imstats._progress import StepProgress
 from imstats.cluster import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -116,7 +119,7 @@ def train(
     only: list[int] | None = None,
     force: bool = False,
     hook: Hook | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
     scheduler: str | os.PathLike[str] | Client | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     resources: dict[str, float] | None = None,
@@ -176,9 +179,15 @@ def train(
         ``hook(k, epoch, stage)`` called at ``"after_log"``, ``"after_checkpoint"`` and
         ``"after_commit"``; for tests (an exception there simulates a kill). With a
         scheduler it is pickled and called on the workers.
-    progress : callable, optional
-        Receives one line per model epoch (default: the ``agreement.train`` logger); with a
-        scheduler also the workers' lines, forwarded, and one line per finished model.
+    progress : bool or callable, optional
+        ``True``: progress on stderr, as ``imstats.compute(progress=True)``: on a terminal a
+        tqdm bar over the batches of the current model's epoch with the whole run's ETA,
+        otherwise a line at most every 10 s and at each epoch's end (model, epoch, batch
+        i/n, batches per second, ETA of the run measured after the first batch), and the
+        per-epoch lines. ``False``: nothing. A callable receives one line per model epoch
+        (no batch progress); ``None`` (default) sends those to the ``agreement.train``
+        logger. With a scheduler the epoch lines of the workers are forwarded, with one
+        line per finished model, and there is no batch progress.
     scheduler : str, path or distributed.Client, optional
         Train on a Dask cluster, one task per model: ``"local"`` / ``"local:N"`` (N worker
         processes on this machine), ``"tcp://host:port"``, a scheduler file, or a Client
@@ -251,7 +260,14 @@ def train(
     indices = list(range(models)) if only is None else sorted(set(only))
     if any(not 0 <= k < models for k in indices):
         raise ValueError(f"only must hold model indices in 0..{models - 1}; got {only}")
-    say = progress or logger.info
+    meter = None
+    if progress is True:
+        meter = StepProgress(0, _to_stderr)
+        say = meter.write
+    elif progress is False:
+        say = _silent
+    else:
+        say = progress or logger.info
     run_dir = Path(out)
     seeds = model_seeds(seed, models)
     settings = {
@@ -322,25 +338,39 @@ def train(
         if not rl.run_json(run_dir).exists():
             _write_run(run_dir, settings, data, _device_name(dev))
         ctx = Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
-        ctx.curriculum = curr
+        ctx.curriculum, ctx.meter = curr, meter
         if batched:
             train_batched(ctx, indices, seeds, keep_checkpoints)
         else:
             _train_all(ctx, indices, seeds, keep_checkpoints)
     finally:
         torch.set_num_threads(old_threads)
+        if meter is not None:
+            meter.close()
     return run_dir
 
 
+def _to_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _silent(msg: str) -> None:
+    pass
+
+
 def _train_all(ctx: Context, indices: list[int], seeds: list[int], keep_checkpoints: bool) -> None:
+    epochs, steps = ctx.p.epochs, ctx.steps_per_epoch()
+    ctx.add_steps(steps * sum(epochs_left(ctx.run_dir, k, epochs) for k in indices))
     for k in indices:
-        start = resume_point(ctx.run_dir, k, ctx.p.epochs, keep_checkpoints, ctx.say)
+        start = resume_point(ctx.run_dir, k, epochs, keep_checkpoints, ctx.say)
         if start is None:
             continue
         try:
             _train_model(ctx, k, seeds[k], start, keep_checkpoints)
         except NonFiniteLoss as e:
-            mark_failed(ctx, k, rl.finished_epoch(ctx.run_dir, k), str(e))
+            done = rl.finished_epoch(ctx.run_dir, k)
+            mark_failed(ctx, k, done, str(e))
+            ctx.add_steps(-steps * (epochs - done - 1))  # its epochs after the failed one
 
 
 def _normalised(obj: Any) -> Any:
@@ -455,6 +485,7 @@ def _train_model(ctx: Context, k: int, model_seed: int, start: int, keep_checkpo
         dyn = logit_buffers(ctx, n)
         loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         first_lr = None
+        ctx.stage(f"model {k} epoch {epoch}/{p.epochs}", ctx.steps_per_epoch())
         for i, (x, pos) in enumerate(
             batches(
                 train_split,
@@ -491,6 +522,8 @@ def _train_model(ctx: Context, k: int, model_seed: int, start: int, keep_checkpo
             else:
                 loss.backward()
                 opt.step()
+            ctx.step()
+        ctx.end_stage()
         train_loss = float(loss_sum) / n
         if not math.isfinite(train_loss):
             raise NonFiniteLoss(nonfinite_message(k, train_loss, epoch))

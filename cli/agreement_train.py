@@ -117,7 +117,14 @@ from imstats.cluster import DEFAULT_TIMEOUT
     "started as `dask worker ADDR --resources GPU=1` (one model per GPU at a time).",
 )
 @curriculum_options
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress: without it, stderr shows the batches of the current epoch and the "
+    "run's ETA (a bar on a terminal, else a line every 10 s and at each epoch's end) and "
+    "one line per model epoch.",
+)
 def train_cmd(
     preset: str,
     root: Path | None,
@@ -182,7 +189,7 @@ def train_cmd(
             record_logits=record_logits,
             only=list(only) or None,
             force=force,
-            progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
+            progress=not quiet,
             scheduler=scheduler,
             timeout=timeout,
             resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
