@@ -227,6 +227,12 @@ def train(
     pathlib.Path
         The run directory; read it with :func:`agreement.load_log`.
 
+    Raises
+    ------
+    TrainInterrupted
+        On Ctrl-C (a KeyboardInterrupt, of which it is a subclass): the committed epochs
+        are kept, the message says how many per model, and the same call resumes.
+
     Examples
     --------
     >>> run = train("sample", models=2, out="runs/demo", limit=200, epochs=2)  # doctest: +SKIP
@@ -315,18 +321,21 @@ def train(
                 curriculum=where, pacing=pacing, start=start, inc=inc, step_length=step_length,
                 anti=anti,
             )  # fmt: skip
-        train_on_cluster(
-            scheduler,
-            train,
-            preset,
-            run_dir=Path(os.path.abspath(run_dir)),
-            indices=indices,
-            epochs=p.epochs,
-            kwargs=remote,
-            resources=resources,
-            timeout=timeout,
-            say=say,
-        )
+        try:
+            train_on_cluster(
+                scheduler,
+                train,
+                preset,
+                run_dir=Path(os.path.abspath(run_dir)),
+                indices=indices,
+                epochs=p.epochs,
+                kwargs=remote,
+                resources=resources,
+                timeout=timeout,
+                say=say,
+            )
+        except KeyboardInterrupt:
+            raise TrainInterrupted(_kept(run_dir, indices, p.epochs)) from None
         return run_dir
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
@@ -343,11 +352,31 @@ def train(
             train_batched(ctx, indices, seeds, keep_checkpoints)
         else:
             _train_all(ctx, indices, seeds, keep_checkpoints)
+    except KeyboardInterrupt:
+        if meter is not None:
+            meter.close()  # before the message: a terminal's bar is cleared first
+        raise TrainInterrupted(_kept(run_dir, indices, p.epochs)) from None
     finally:
         torch.set_num_threads(old_threads)
         if meter is not None:
             meter.close()
     return run_dir
+
+
+class TrainInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; its message says which epochs are kept.
+
+    Every committed epoch is kept (each is written atomically, the commit last), and the
+    same call resumes the run; an epoch in progress is trained again.
+    """
+
+
+def _kept(run_dir: Path, indices: list[int], epochs: int) -> str:
+    try:
+        done = ", ".join(f"model {k}: {rl.finished_epoch(run_dir, k)} of {epochs}" for k in indices)
+    except Exception:  # a damaged run directory: the next run reports it
+        return f"interrupted; the committed epochs are kept in {run_dir}"
+    return f"interrupted; the committed epochs are kept in {run_dir} ({done})"
 
 
 def _to_stderr(msg: str) -> None:

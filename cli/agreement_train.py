@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cli._interrupts import interruptible
 from cli._pairs import parse_pairs
 from cli.agreement_curriculum import curriculum_options, pop_options
 from imstats.cluster import DEFAULT_TIMEOUT
@@ -155,6 +156,9 @@ def train_cmd(
 
     Example: agreement train --preset sample --models 5 --out runs/sample
 
+    Ctrl-C or SIGTERM stops the run within seconds, keeping every finished epoch; it
+    prints the command that resumes it (the same one) and exits with status 130.
+
     On a Dask cluster: agreement train --preset sample --out /shared/runs/s --scheduler
     tcp://head:8786
     """
@@ -170,40 +174,42 @@ def train_cmd(
     )
     if size is not None:
         overrides.update(input_size=size, resize=size, resize_mode="square")
-    try:
-        run_dir = train(
-            preset,
-            out=out,
-            root=root,
-            models=models,
-            device=device,
-            limit=limit,
-            seed=seed,
-            train_eval_pass=train_eval_pass,
-            amp=amp,
-            channels_last=channels_last,
-            num_workers=num_workers,
-            threads=threads,
-            keep_checkpoints=keep_checkpoints,
-            batched=batched,
-            record_logits=record_logits,
-            only=list(only) or None,
-            force=force,
-            progress=not quiet,
-            scheduler=scheduler,
-            timeout=timeout,
-            resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
-            **curriculum,
-            **overrides,
-        )
-    except (DatasetNotFoundError, KeyError, ValueError) as e:
-        raise click.UsageError(e.args[0] if e.args else str(e)) from e
-    except (CheckpointError, SchedulerError, ModelTaskError, RunWriteError) as e:
-        raise click.ClickException(str(e)) from e
-    except ImportError as e:
-        if INSTALL_HINT not in str(e):
-            raise
-        raise click.ClickException(str(e)) from e
+    # Ctrl-C or SIGTERM: committed epochs are kept; prints how to resume, exit 130
+    with interruptible("agreement", resume=True):
+        try:
+            run_dir = train(
+                preset,
+                out=out,
+                root=root,
+                models=models,
+                device=device,
+                limit=limit,
+                seed=seed,
+                train_eval_pass=train_eval_pass,
+                amp=amp,
+                channels_last=channels_last,
+                num_workers=num_workers,
+                threads=threads,
+                keep_checkpoints=keep_checkpoints,
+                batched=batched,
+                record_logits=record_logits,
+                only=list(only) or None,
+                force=force,
+                progress=not quiet,
+                scheduler=scheduler,
+                timeout=timeout,
+                resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
+                **curriculum,
+                **overrides,
+            )
+        except (DatasetNotFoundError, KeyError, ValueError) as e:
+            raise click.UsageError(e.args[0] if e.args else str(e)) from e
+        except (CheckpointError, SchedulerError, ModelTaskError, RunWriteError) as e:
+            raise click.ClickException(str(e)) from e
+        except ImportError as e:
+            if INSTALL_HINT not in str(e):
+                raise
+            raise click.ClickException(str(e)) from e
     metrics = load_metrics(run_dir).to_pylist()
     failed = []
     for k in sorted(set(only) or range(models)):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-
 import click
 
+from cli._interrupts import interruptible
 from cli._pairs import parse_pairs
 
 
@@ -102,50 +99,37 @@ def compute(
     """
     from imstats.cluster import SchedulerError
     from imstats.dataset import DatasetNotFoundError
-    from imstats.engine import RunInterrupted, RunLockedError, RunMismatchError
+    from imstats.engine import RunLockedError, RunMismatchError
     from imstats.engine import compute as run
 
-    _sigterm_interrupts()
-    try:
-        run(
-            dataset,
-            root=root,
-            out=out or f"{dataset}.parquet",
-            stats=stats,
-            split=split,
-            limit=limit,
-            resize=resize,
-            workers=workers,
-            shard_size=shard_size,
-            params=parse_pairs(params, "--param", "entropy.window=7"),
-            seed=seed,
-            reader_options=parse_pairs(options, "--option", "test_sample=a"),
-            force=force,
-            keep_shards=keep_shards,
-            progress=progress,
-            scheduler=scheduler,
-            timeout=timeout,
-        )
-    except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise click.UsageError(str(msg)) from None
-    except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: finished shards are kept
-        msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
-        click.echo(f"imstats: {msg}", err=True)
-        sys.exit(130)
+    # Ctrl-C or SIGTERM: finished shards are kept, and RunInterrupted says how to resume
+    with interruptible("imstats"):
+        try:
+            run(
+                dataset,
+                root=root,
+                out=out or f"{dataset}.parquet",
+                stats=stats,
+                split=split,
+                limit=limit,
+                resize=resize,
+                workers=workers,
+                shard_size=shard_size,
+                params=parse_pairs(params, "--param", "entropy.window=7"),
+                seed=seed,
+                reader_options=parse_pairs(options, "--option", "test_sample=a"),
+                force=force,
+                keep_shards=keep_shards,
+                progress=progress,
+                scheduler=scheduler,
+                timeout=timeout,
+            )
+        except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise click.UsageError(str(msg)) from None
+        except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(out or f"{dataset}.parquet")
-
-
-def _sigterm_interrupts() -> None:
-    """Make SIGTERM stop a run as Ctrl-C does (finished work kept, workers stopped)."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):  # not the main thread (e.g. embedded): leave it
-        signal.signal(signal.SIGTERM, stop)
 
 
 @main.command()
