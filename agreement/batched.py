@@ -32,51 +32,46 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from agreement import runlog as rl
-from agreement.data import SplitData, Transform, batches
-from agreement.train import (
+from agreement._epoch import (
     CheckpointError,
-    _autocast,
-    _build,
-    _commit,
-    _Context,
-    _epoch_seed,
-    _logit_buffers,
-    _metrics_row,
-    _pred_buffer,
-    _Scorer,
-    _status,
-    _to_device,
-    _write_epoch,
+    Context,
+    Scorer,
+    autocast,
+    build,
+    commit,
+    epoch_seed,
     load_checkpoint,
+    logit_buffers,
     lr_at,
+    make_optimizer,
+    mark_failed,
+    metrics_row,
+    nonfinite_message,
+    pred_buffer,
+    resume_point,
+    status_record,
+    to_device,
+    write_epoch,
 )
+from agreement.data import SplitData, Transform, batches
 
 
-def train_batched(ctx: _Context, indices: list[int], seeds: list[int], keep: bool) -> None:
+def train_batched(ctx: Context, indices: list[int], seeds: list[int], keep: bool) -> None:
     """Train the models ``indices`` together; see the module docstring."""
     p, run_dir = ctx.p, ctx.run_dir
     if ctx.amp == "fp16":
         raise ValueError("batched mode supports amp='none' or 'bf16', not 'fp16'")
     group = []
     for k in indices:
-        status = rl.read_status(run_dir, k)
-        done = rl.finished_epoch(run_dir, k)
-        if status["state"] == "failed":
-            ctx.say(f"model {k}: skipped, it failed earlier: {status['message']}")
-        elif done >= p.epochs:
-            ctx.say(f"model {k}: already finished ({done} epochs)")
-            if not keep:
-                rl.prune_checkpoints(run_dir, k, done)
-            if status["state"] != "finished":
-                rl.write_json(rl.status_path(run_dir, k), _status("finished", done))
-        else:
+        done = resume_point(run_dir, k, p.epochs, keep, ctx.say)
+        if done is not None:
             group.append((k, done))
     if not group:
         return
     start = min(done for _, done in group)
     nets, opts = [], []
     for k, done in group:
-        net, opt = _build(ctx, seeds[k])
+        net, opt = build(ctx, seeds[k])
         if start > 0:
             path = rl.checkpoint_path(run_dir, k, start)
             if done > start and not path.exists():
@@ -130,22 +125,24 @@ class _Group:
 
     def run(self, start: int, keep: bool) -> None:
         ctx, p = self.ctx, self.ctx.p
-        scorer = _Scorer(ctx.data.multilabel)
+        scorer = Scorer(ctx.data.multilabel)
         transform = Transform(p)
         tr, te = ctx.data.train, ctx.data.test
         y_train, y_test = scorer.targets(tr, ctx.dev), scorer.targets(te, ctx.dev)
         steps = math.ceil(len(tr) / p.batch_size)
         kk = len(self.ks)
         for k in self.ks:
-            rl.write_json(rl.status_path(ctx.run_dir, k), _status("running", start))
+            rl.write_json(rl.status_path(ctx.run_dir, k), status_record("running", start))
+        ctx.add_steps(steps * (p.epochs - start))
+        models = ",".join(map(str, self.ks))
         for epoch in range(start + 1, p.epochs + 1):
             t0 = time.perf_counter()
-            torch.manual_seed(_epoch_seed(self.seeds[0], epoch))
+            torch.manual_seed(epoch_seed(self.seeds[0], epoch))
             self.base.train()
             n = len(tr)
             correct = [torch.zeros(n, dtype=torch.bool, device=ctx.dev) for _ in range(kk)]
-            pred = [_pred_buffer(n, ctx.data, ctx.dev) for _ in range(kk)]
-            dyn = [_logit_buffers(ctx, n) for _ in range(kk)]
+            pred = [pred_buffer(n, ctx.data, ctx.dev) for _ in range(kk)]
+            dyn = [logit_buffers(ctx, n) for _ in range(kk)]
             loss_sum = torch.zeros(kk, dtype=torch.float64, device=ctx.dev)
             alive = torch.tensor(self.alive, device=ctx.dev)
             loaders = [
@@ -154,15 +151,16 @@ class _Group:
                 for s in self.seeds
             ]  # fmt: skip
             first_lr = None
+            ctx.stage(f"models {models} (batched) epoch {epoch}/{p.epochs}", steps)
             for i, items in enumerate(zip(*loaders, strict=True)):
                 lr = lr_at(p, epoch - 1, i, steps)
                 first_lr = lr if first_lr is None else first_lr
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x = _to_device(torch.stack([x for x, _ in items]), ctx)
+                x = to_device(torch.stack([x for x, _ in items]), ctx)
                 pos = torch.stack([q for _, q in items]).to(ctx.dev)
                 y = y_train[pos]
-                with _autocast(ctx):
+                with autocast(ctx):
                     out = self.forward(x, shared_input=False)
                 losses = _per_model_loss(scorer, out.float(), y)
                 c, pr = scorer.score(out.detach().flatten(0, 1), y.flatten(0, 1))
@@ -176,27 +174,20 @@ class _Group:
                 # stopped models get no gradient, so their NaNs cannot spread to the others
                 torch.where(alive, losses, torch.zeros_like(losses)).sum().backward()
                 self.opt.step()
+                ctx.step()
+            ctx.end_stage()
             train_loss = (loss_sum / n).tolist()
             for j, k in enumerate(self.ks):
                 if self.alive[j] and not math.isfinite(train_loss[j]):
                     self.alive[j] = False
-                    msg = (
-                        f"model {k}: the training loss became {train_loss[j]} in epoch {epoch}; "
-                        f"this model is stopped and its log keeps epochs 1..{epoch - 1} (the "
-                        "other models go on). Lower the learning rate (--lr) or check the data."
-                    )
-                    rl.write_json(
-                        rl.status_path(ctx.run_dir, k),
-                        {"state": "failed", "epoch": epoch - 1, "message": msg},
-                    )
-                    ctx.say(msg)
+                    mark_failed(ctx, k, epoch - 1, nonfinite_message(k, train_loss[j], epoch))
             if not any(self.alive):
                 return
             if ctx.settings["train_eval_pass"]:
-                dyn = [_logit_buffers(ctx, n) for _ in range(kk)]
+                dyn = [logit_buffers(ctx, n) for _ in range(kk)]
                 correct, pred, tr_loss = self.evaluate(tr, y_train, scorer, transform, dyn)
                 train_loss = tr_loss
-            te_dyn = [_logit_buffers(ctx, len(te)) for _ in range(kk)]
+            te_dyn = [logit_buffers(ctx, len(te)) for _ in range(kk)]
             te_correct, te_pred, test_loss = self.evaluate(te, y_test, scorer, transform, te_dyn)
             rows = {}
             for j, k in enumerate(self.ks):
@@ -207,16 +198,16 @@ class _Group:
                     "optimizer": self.optimizer_state(j),
                     "epoch": epoch,
                 }
-                _write_epoch(
+                write_epoch(
                     ctx, k, epoch, (correct[j], pred[j], dyn[j]),
                     (te_correct[j], te_pred[j], te_dyn[j]), ckpt,
                 )  # fmt: skip
-                rows[k] = _metrics_row(
+                rows[k] = metrics_row(
                     epoch, first_lr or p.lr, train_loss[j], correct[j], test_loss[j],
                     te_correct[j], t0,
                 )  # fmt: skip
             for k, row in rows.items():
-                _commit(ctx, k, row, delete_previous=False)
+                commit(ctx, k, row, delete_previous=False)
             if not keep:
                 for k in rows:
                     rl.prune_checkpoints(ctx.run_dir, k, epoch)
@@ -226,7 +217,7 @@ class _Group:
         self,
         split: SplitData,
         y_all: torch.Tensor,
-        scorer: _Scorer,
+        scorer: Scorer,
         transform: Transform,
         dyn: list | None = None,
     ):
@@ -234,12 +225,12 @@ class _Group:
         self.base.eval()
         kk, n = len(self.ks), len(split)
         correct = [torch.zeros(n, dtype=torch.bool, device=ctx.dev) for _ in range(kk)]
-        pred = [_pred_buffer(n, ctx.data, ctx.dev) for _ in range(kk)]
+        pred = [pred_buffer(n, ctx.data, ctx.dev) for _ in range(kk)]
         loss_sum = torch.zeros(kk, dtype=torch.float64, device=ctx.dev)
         for x, pos in batches(split, transform, batch_size=ctx.p.batch_size, train=False, seed=0,
                               epoch=0, num_workers=ctx.num_workers):  # fmt: skip
-            x, pos = _to_device(x, ctx), pos.to(ctx.dev)
-            with _autocast(ctx):
+            x, pos = to_device(x, ctx), pos.to(ctx.dev)
+            with autocast(ctx):
                 out = self.forward(x, shared_input=True)
             y = y_all[pos]
             yk = y.unsqueeze(0).expand(kk, *y.shape)
@@ -252,7 +243,7 @@ class _Group:
         return correct, pred, (loss_sum / n).tolist()
 
 
-def _per_model_loss(scorer: _Scorer, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _per_model_loss(scorer: Scorer, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(K, B, C) outputs and (K, B[, C]) targets -> (K,) mean losses, one per model."""
     kk, b = out.shape[:2]
     if scorer.multilabel:
@@ -263,16 +254,10 @@ def _per_model_loss(scorer: _Scorer, out: torch.Tensor, y: torch.Tensor) -> torc
 
 
 def _stacked_optimizer(
-    ctx: _Context, opts: list[torch.optim.Optimizer], stacked: list[torch.Tensor]
+    ctx: Context, opts: list[torch.optim.Optimizer], stacked: list[torch.Tensor]
 ) -> torch.optim.Optimizer:
     """One optimiser over the stacked parameters, its state stacked from ``opts``."""
-    p = ctx.p
-    if p.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            stacked, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay
-        )
-    else:
-        opt = torch.optim.Adam(stacked, lr=p.lr, weight_decay=p.weight_decay)
+    opt = make_optimizer(ctx.p, stacked)
     states = [o.state_dict() for o in opts]
     if not states[0]["state"]:
         return opt

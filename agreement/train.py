@@ -17,22 +17,23 @@ Per model k and epoch t:
 Seeds: model k's seed is drawn from ``numpy.random.SeedSequence(seed).spawn(K)[k]``; it
 seeds the initialisation, and with the epoch number the shuffling, the crops and torch's
 generator for that epoch, so a resumed run reproduces an uninterrupted one.
+
+The steps of an epoch and its record are shared with the batched mode and live in
+:mod:`agreement._epoch`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import os
 import platform
 import shutil
+import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,36 @@ from torch import nn
 
 from agreement import __version__
 from agreement import runlog as rl
+from agreement._epoch import (  # noqa: F401  (CheckpointError, lr_at: public here)
+    CheckpointError,
+    Context,
+    Hook,
+    NonFiniteLoss,
+    Scorer,
+    autocast,
+    build,
+    commit,
+    epoch_seed,
+    epochs_left,
+    load_checkpoint,
+    logit_buffers,
+    lr_at,
+    mark_failed,
+    metrics_row,
+    nonfinite_message,
+    pred_buffer,
+    resume_point,
+    status_record,
+    to_device,
+    write_epoch,
+)
+from agreement.batched import train_batched
 from agreement.data import Dataset, SplitData, Transform, batches, load_dataset
 from agreement.dynamics import LogitBuffers
-from agreement.models import build_model
 from agreement.presets import Preset, get_preset
 from agreement.runlog import RunSettingsError  # noqa: F401  (raised here, defined there)
+from agreement.train_dask import check_resources, describe_device, train_on_cluster
+from imstats._progress import StepProgress
 from imstats.cluster import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -56,44 +82,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AMP_MODES = ("none", "bf16", "fp16")
-Hook = Callable[[int, int, str], None]
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing or cannot be read; the log files are left as they are."""
-
-
-class NonFiniteLoss(RuntimeError):
-    """A model's training loss became NaN or infinite; that model is stopped."""
 
 
 def model_seeds(seed: int, models: int) -> list[int]:
     """The per-model seeds derived from the run's ``seed`` (32-bit integers)."""
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(models)]
-
-
-def _epoch_seed(model_seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([model_seed, epoch, 7]).generate_state(1)[0])
-
-
-def lr_at(p: Preset, epoch0: int, step: int, steps_per_epoch: int) -> float:
-    """Learning rate of batch ``step`` in 0-based epoch ``epoch0`` under ``p.schedule``."""
-    if p.schedule == "constant":
-        return p.lr
-    if p.schedule == "cosine":
-        return p.eta_min + (p.lr - p.eta_min) * (1 + math.cos(math.pi * epoch0 / p.epochs)) / 2
-    if p.schedule == "step":
-        return p.lr * p.gamma ** (epoch0 // p.step_size)
-    # one-cycle (per batch): lr/25 -> lr over pct_start of the steps, then -> lr/25/1e4
-    total = p.epochs * steps_per_epoch
-    it = epoch0 * steps_per_epoch + step
-    warm = max(1.0, p.pct_start * total)
-    start, low = p.lr / 25.0, p.lr / 25.0 / 1e4
-    if it < warm:
-        a, b, f = start, p.lr, it / warm
-    else:
-        a, b, f = p.lr, low, min(1.0, (it - warm) / max(1.0, total - 1 - warm))
-    return b + (a - b) * (1 + math.cos(math.pi * f)) / 2
 
 
 def resolve_device(device: str) -> torch.device:
@@ -126,7 +119,7 @@ def train(
     only: list[int] | None = None,
     force: bool = False,
     hook: Hook | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
     scheduler: str | os.PathLike[str] | Client | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     resources: dict[str, float] | None = None,
@@ -186,9 +179,15 @@ def train(
         ``hook(k, epoch, stage)`` called at ``"after_log"``, ``"after_checkpoint"`` and
         ``"after_commit"``; for tests (an exception there simulates a kill). With a
         scheduler it is pickled and called on the workers.
-    progress : callable, optional
-        Receives one line per model epoch (default: the ``agreement.train`` logger); with a
-        scheduler also the workers' lines, forwarded, and one line per finished model.
+    progress : bool or callable, optional
+        ``True``: progress on stderr, as ``imstats.compute(progress=True)``: on a terminal a
+        tqdm bar over the batches of the current model's epoch with the whole run's ETA,
+        otherwise a line at most every 10 s and at each epoch's end (model, epoch, batch
+        i/n, batches per second, ETA of the run measured after the first batch), and the
+        per-epoch lines. ``False``: nothing. A callable receives one line per model epoch
+        (no batch progress); ``None`` (default) sends those to the ``agreement.train``
+        logger. With a scheduler the epoch lines of the workers are forwarded, with one
+        line per finished model, and there is no batch progress.
     scheduler : str, path or distributed.Client, optional
         Train on a Dask cluster, one task per model: ``"local"`` / ``"local:N"`` (N worker
         processes on this machine), ``"tcp://host:port"``, a scheduler file, or a Client
@@ -228,6 +227,12 @@ def train(
     pathlib.Path
         The run directory; read it with :func:`agreement.load_log`.
 
+    Raises
+    ------
+    TrainInterrupted
+        On Ctrl-C (a KeyboardInterrupt, of which it is a subclass): the committed epochs
+        are kept, the message says how many per model, and the same call resumes.
+
     Examples
     --------
     >>> run = train("sample", models=2, out="runs/demo", limit=200, epochs=2)  # doctest: +SKIP
@@ -246,8 +251,6 @@ def train(
             raise ValueError("resources are asked of Dask workers: give a scheduler too")
         dev_type = resolve_device(device).type
     else:
-        from agreement.train_dask import check_resources
-
         check_resources(resources)
         if batched:
             raise ValueError(
@@ -263,7 +266,14 @@ def train(
     indices = list(range(models)) if only is None else sorted(set(only))
     if any(not 0 <= k < models for k in indices):
         raise ValueError(f"only must hold model indices in 0..{models - 1}; got {only}")
-    say = progress or logger.info
+    meter = None
+    if progress is True:
+        meter = StepProgress(0, _to_stderr)
+        say = meter.write
+    elif progress is False:
+        say = _silent
+    else:
+        say = progress or logger.info
     run_dir = Path(out)
     seeds = model_seeds(seed, models)
     settings = {
@@ -295,8 +305,6 @@ def train(
     if curr is not None:
         curr.write(run_dir)
     if scheduler is not None:
-        from agreement.train_dask import describe_device, train_on_cluster
-
         if not rl.run_json(run_dir).exists():
             _write_run(run_dir, settings, data, describe_device(device, scheduler))
         # the same call on the workers, one model each (never force: the run is claimed)
@@ -313,17 +321,21 @@ def train(
                 curriculum=where, pacing=pacing, start=start, inc=inc, step_length=step_length,
                 anti=anti,
             )  # fmt: skip
-        train_on_cluster(
-            scheduler,
-            preset,
-            run_dir=Path(os.path.abspath(run_dir)),
-            indices=indices,
-            epochs=p.epochs,
-            kwargs=remote,
-            resources=resources,
-            timeout=timeout,
-            say=say,
-        )
+        try:
+            train_on_cluster(
+                scheduler,
+                train,
+                preset,
+                run_dir=Path(os.path.abspath(run_dir)),
+                indices=indices,
+                epochs=p.epochs,
+                kwargs=remote,
+                resources=resources,
+                timeout=timeout,
+                say=say,
+            )
+        except KeyboardInterrupt:
+            raise TrainInterrupted(_kept(run_dir, indices, p.epochs)) from None
         return run_dir
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
@@ -334,49 +346,60 @@ def train(
     try:
         if not rl.run_json(run_dir).exists():
             _write_run(run_dir, settings, data, _device_name(dev))
-        ctx = _Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
-        ctx.curriculum = curr
+        ctx = Context(p, data, dev, run_dir, settings, amp, channels_last, num_workers, hook, say)
+        ctx.curriculum, ctx.meter = curr, meter
         if batched:
-            from agreement.batched import train_batched
-
             train_batched(ctx, indices, seeds, keep_checkpoints)
         else:
             _train_all(ctx, indices, seeds, keep_checkpoints)
+    except KeyboardInterrupt:
+        if meter is not None:
+            meter.close()  # before the message: a terminal's bar is cleared first
+        raise TrainInterrupted(_kept(run_dir, indices, p.epochs)) from None
     finally:
         torch.set_num_threads(old_threads)
+        if meter is not None:
+            meter.close()
     return run_dir
 
 
-def _train_all(ctx: _Context, indices: list[int], seeds: list[int], keep_checkpoints: bool) -> None:
-    run_dir, say = ctx.run_dir, ctx.say
+class TrainInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; its message says which epochs are kept.
+
+    Every committed epoch is kept (each is written atomically, the commit last), and the
+    same call resumes the run; an epoch in progress is trained again.
+    """
+
+
+def _kept(run_dir: Path, indices: list[int], epochs: int) -> str:
+    try:
+        done = ", ".join(f"model {k}: {rl.finished_epoch(run_dir, k)} of {epochs}" for k in indices)
+    except Exception:  # a damaged run directory: the next run reports it
+        return f"interrupted; the committed epochs are kept in {run_dir}"
+    return f"interrupted; the committed epochs are kept in {run_dir} ({done})"
+
+
+def _to_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _silent(msg: str) -> None:
+    pass
+
+
+def _train_all(ctx: Context, indices: list[int], seeds: list[int], keep_checkpoints: bool) -> None:
+    epochs, steps = ctx.p.epochs, ctx.steps_per_epoch()
+    ctx.add_steps(steps * sum(epochs_left(ctx.run_dir, k, epochs) for k in indices))
     for k in indices:
-        status = rl.read_status(run_dir, k)
-        if status["state"] == "failed":
-            say(f"model {k}: skipped, it failed earlier: {status['message']}")
+        start = resume_point(ctx.run_dir, k, epochs, keep_checkpoints, ctx.say)
+        if start is None:
             continue
         try:
-            _train_model(ctx, k, seeds[k], keep_checkpoints)
+            _train_model(ctx, k, seeds[k], start, keep_checkpoints)
         except NonFiniteLoss as e:
-            epoch = rl.finished_epoch(run_dir, k)
-            rl.write_json(
-                rl.status_path(run_dir, k), {"state": "failed", "epoch": epoch, "message": str(e)}
-            )
-            say(str(e))
-
-
-@dataclasses.dataclass
-class _Context:
-    p: Preset
-    data: Dataset
-    dev: torch.device
-    run_dir: Path
-    settings: dict[str, Any]
-    amp: str
-    channels_last: bool
-    num_workers: int
-    hook: Hook | None
-    say: Callable[[str], None]
-    curriculum: Any = None  # agreement.curriculum.Curriculum: draws the training batches
+            done = rl.finished_epoch(ctx.run_dir, k)
+            mark_failed(ctx, k, done, str(e))
+            ctx.add_steps(-steps * (epochs - done - 1))  # its epochs after the failed one
 
 
 def _normalised(obj: Any) -> Any:
@@ -457,85 +480,10 @@ def _device_name(dev: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _build(ctx: _Context, model_seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
-    p = ctx.p
-    torch.manual_seed(model_seed)
-    net = build_model(p.arch, len(ctx.data.classes), p.in_channels, p.input_size).to(ctx.dev)
-    if ctx.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    if p.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            net.parameters(),
-            lr=p.lr,
-            momentum=p.momentum,
-            nesterov=p.nesterov,
-            weight_decay=p.weight_decay,
-        )
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    return net, opt
-
-
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; CheckpointError otherwise.
-
-    Also a CheckpointError: a checkpoint whose recorded model index, epoch or run identity
-    is not that of its place in the run directory (see
-    :func:`agreement.runlog.checkpoint_mismatch`).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(
-            f"checkpoint {path} is missing although its epoch is recorded as finished; the log "
-            "is intact. Restore the file, or rerun with --force to start the run over."
-        )
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # torch raises several types for damaged files
-        # torch's own text for a damaged file suggests weights_only=False: not shown here
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read as a weights-only torch checkpoint "
-            f"({type(e).__name__}); it is damaged or not a checkpoint of this program. The "
-            "log files are intact. Restore the file, or rerun with --force to start over."
-        ) from e
-    if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
-        raise CheckpointError(f"checkpoint {path} lacks model/optimizer/epoch entries")
-    wrong = rl.checkpoint_mismatch(path, state)
-    if wrong:
-        raise CheckpointError(wrong)
-    return state
-
-
-class _Scorer:
-    """Loss and per-example correctness/prediction for single- or multi-label outputs."""
-
-    def __init__(self, multilabel: bool):
-        self.multilabel = multilabel
-        self.loss = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-
-    def targets(self, split: SplitData, dev: torch.device) -> torch.Tensor:
-        t = torch.from_numpy(np.asarray(split.labels))
-        return (t.float() if self.multilabel else t.long()).to(dev)
-
-    def score(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.multilabel:
-            pred = out > 0  # sigmoid(out) > 0.5
-            return (pred == y.bool()).all(1), pred
-        pred = out.argmax(1)
-        return pred == y, pred
-
-
-def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool) -> None:
+def _train_model(ctx: Context, k: int, model_seed: int, start: int, keep_checkpoints: bool) -> None:
+    """Train model k from its committed epoch ``start`` to the last (see the module doc)."""
     p, dev, run_dir = ctx.p, ctx.dev, ctx.run_dir
-    start = rl.finished_epoch(run_dir, k)
-    if start >= p.epochs:
-        if rl.read_status(run_dir, k)["state"] != "finished":
-            rl.write_json(rl.status_path(run_dir, k), _status("finished", start))
-        ctx.say(f"model {k}: already finished ({start} epochs)")
-        if not keep_checkpoints:
-            rl.prune_checkpoints(run_dir, k, start)
-        return
-    net, opt = _build(ctx, model_seed)
+    net, opt = build(ctx, model_seed)
     scaler = torch.amp.GradScaler("cuda") if ctx.amp == "fp16" else None
     if start > 0:
         state = load_checkpoint(rl.checkpoint_path(run_dir, k, start), dev)
@@ -549,23 +497,24 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
         if scaler is not None and "scaler" in state:
             scaler.load_state_dict(state["scaler"])
         ctx.say(f"model {k}: resuming after epoch {start}")
-    scorer = _Scorer(ctx.data.multilabel)
+    scorer = Scorer(ctx.data.multilabel)
     transform = Transform(p)
     train_split, test_split = ctx.data.train, ctx.data.test
     y_train, y_test = scorer.targets(train_split, dev), scorer.targets(test_split, dev)
     steps = math.ceil(len(train_split) / p.batch_size)
-    autocast = _autocast(ctx)
-    rl.write_json(rl.status_path(run_dir, k), _status("running", start))
+    mixed = autocast(ctx)
+    rl.write_json(rl.status_path(run_dir, k), status_record("running", start))
     for epoch in range(start + 1, p.epochs + 1):
         t0 = time.perf_counter()
-        torch.manual_seed(_epoch_seed(model_seed, epoch))
+        torch.manual_seed(epoch_seed(model_seed, epoch))
         net.train()
         n = len(train_split)
         correct = torch.zeros(n, dtype=torch.bool, device=dev)
-        pred = _pred_buffer(n, ctx.data, dev)
-        dyn = _logit_buffers(ctx, n)
+        pred = pred_buffer(n, ctx.data, dev)
+        dyn = logit_buffers(ctx, n)
         loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         first_lr = None
+        ctx.stage(f"model {k} epoch {epoch}/{p.epochs}", ctx.steps_per_epoch())
         for i, (x, pos) in enumerate(
             batches(
                 train_split,
@@ -584,9 +533,9 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
             first_lr = lr if first_lr is None else first_lr
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, pos = _to_device(x, ctx), pos.to(dev, non_blocking=True)
+            x, pos = to_device(x, ctx), pos.to(dev, non_blocking=True)
             y = y_train[pos]
-            with autocast:
+            with mixed:
                 out = net(x)
                 loss = scorer.loss(out, y)
             c, pr = scorer.score(out.detach(), y)  # before the optimiser step
@@ -602,136 +551,35 @@ def _train_model(ctx: _Context, k: int, model_seed: int, keep_checkpoints: bool)
             else:
                 loss.backward()
                 opt.step()
+            ctx.step()
+        ctx.end_stage()
         train_loss = float(loss_sum) / n
         if not math.isfinite(train_loss):
-            raise NonFiniteLoss(
-                f"model {k}: the training loss became {train_loss} in epoch {epoch}; this model "
-                f"is stopped and its log keeps epochs 1..{epoch - 1} (the other models go on). "
-                "Lower the learning rate (--lr) or check the data."
-            )
+            raise NonFiniteLoss(nonfinite_message(k, train_loss, epoch))
         if ctx.settings["train_eval_pass"]:
-            dyn = _logit_buffers(ctx, n)
+            dyn = logit_buffers(ctx, n)
             correct, pred, train_loss = _evaluate(
                 ctx, net, train_split, y_train, scorer, transform, dyn
             )
-        te_dyn = _logit_buffers(ctx, len(test_split))
+        te_dyn = logit_buffers(ctx, len(test_split))
         te_correct, te_pred, test_loss = _evaluate(
             ctx, net, test_split, y_test, scorer, transform, te_dyn
         )
         ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}
         if scaler is not None:
             ckpt["scaler"] = scaler.state_dict()
-        _write_epoch(ctx, k, epoch, (correct, pred, dyn), (te_correct, te_pred, te_dyn), ckpt)
-        row = _metrics_row(epoch, first_lr or p.lr, train_loss, correct, test_loss, te_correct, t0)
-        _commit(ctx, k, row, delete_previous=not keep_checkpoints)
-
-
-def _write_epoch(
-    ctx: _Context,
-    k: int,
-    epoch: int,
-    train_log: tuple[Any, ...],
-    test_log: tuple[Any, ...],
-    ckpt: dict[str, Any],
-) -> None:
-    """Steps 1-2 of an epoch's record: both splits' log files, then the checkpoint.
-
-    Each log is ``(correct, pred)`` or ``(correct, pred, LogitBuffers or None)``.
-    """
-    n_classes = len(ctx.data.classes)
-    for name, (c, pr, *dyn) in (("train", train_log), ("test", test_log)):
-        extra = dyn[0].columns() if dyn and dyn[0] is not None else {}
-        rl.write_epoch_log(
-            ctx.run_dir, name, k, epoch, c.cpu().numpy(), pr.cpu().numpy(), n_classes,
-            ctx.data.multilabel, **extra,
-        )  # fmt: skip
-    _call(ctx, k, epoch, "after_log")
-    ckpt = {**ckpt, **rl.checkpoint_identity(ctx.settings, k, epoch)}
-    rl.atomic_write_file(rl.checkpoint_path(ctx.run_dir, k, epoch), partial(torch.save, ckpt))
-    _call(ctx, k, epoch, "after_checkpoint")
-
-
-def _metrics_row(
-    epoch: int,
-    lr: float,
-    train_loss: float,
-    correct: torch.Tensor,
-    test_loss: float,
-    te_correct: torch.Tensor,
-    t0: float,
-) -> dict[str, float]:
-    return {
-        "epoch": epoch,
-        "lr": float(lr),
-        "train_loss": train_loss,
-        "train_accuracy": float(correct.float().mean()),
-        "test_loss": test_loss,
-        "test_accuracy": float(te_correct.float().mean()),
-        "seconds": time.perf_counter() - t0,
-    }
-
-
-def _commit(ctx: _Context, k: int, row: dict[str, float], delete_previous: bool) -> None:
-    """Step 3: the metrics row (the commit), then status; older checkpoints are deleted."""
-    epoch, epochs = int(row["epoch"]), ctx.p.epochs
-    rl.commit_epoch(ctx.run_dir, k, row)
-    if delete_previous:
-        rl.prune_checkpoints(ctx.run_dir, k, epoch)
-    rl.write_json(
-        rl.status_path(ctx.run_dir, k), _status("finished" if epoch == epochs else "running", epoch)
-    )
-    ctx.say(
-        f"model {k} epoch {epoch}/{epochs}: loss {row['train_loss']:.4f} "
-        f"train acc {row['train_accuracy']:.4f} test acc {row['test_accuracy']:.4f} "
-        f"lr {row['lr']:.3g} ({row['seconds']:.1f} s)"
-    )
-    _call(ctx, k, epoch, "after_commit")
-
-
-def _status(state: str, epoch: int) -> dict[str, Any]:
-    return {"state": state, "epoch": epoch, "message": ""}
-
-
-def _call(ctx: _Context, k: int, epoch: int, stage: str) -> None:
-    if ctx.hook is not None:
-        ctx.hook(k, epoch, stage)
-
-
-def _autocast(ctx: _Context) -> Any:
-    if ctx.amp == "none":
-        return nullcontext()
-    dtype = torch.bfloat16 if ctx.amp == "bf16" else torch.float16
-    return torch.autocast(device_type=ctx.dev.type, dtype=dtype)
-
-
-def _to_device(x: torch.Tensor, ctx: _Context) -> torch.Tensor:
-    if ctx.dev.type == "cuda":
-        x = x.pin_memory().to(ctx.dev, non_blocking=True)
-    if ctx.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def _logit_buffers(ctx: _Context, n: int) -> LogitBuffers | None:
-    """Buffers for p_true / margin when the run records them (``record_logits``)."""
-    if not ctx.settings.get("record_logits", False):
-        return None
-    return LogitBuffers(n, ctx.dev, ctx.data.multilabel)
-
-
-def _pred_buffer(n: int, data: Dataset, dev: torch.device) -> torch.Tensor:
-    if data.multilabel:
-        return torch.zeros((n, len(data.classes)), dtype=torch.bool, device=dev)
-    return torch.zeros(n, dtype=torch.long, device=dev)
+        write_epoch(ctx, k, epoch, (correct, pred, dyn), (te_correct, te_pred, te_dyn), ckpt)
+        row = metrics_row(epoch, first_lr or p.lr, train_loss, correct, test_loss, te_correct, t0)
+        commit(ctx, k, row, delete_previous=not keep_checkpoints)
 
 
 @torch.no_grad()
 def _evaluate(
-    ctx: _Context,
+    ctx: Context,
     net: nn.Module,
     split: SplitData,
     y_all: torch.Tensor,
-    scorer: _Scorer,
+    scorer: Scorer,
     transform: Transform,
     dyn: LogitBuffers | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -742,9 +590,9 @@ def _evaluate(
     net.eval()
     n = len(split)
     correct = torch.zeros(n, dtype=torch.bool, device=ctx.dev)
-    pred = _pred_buffer(n, ctx.data, ctx.dev)
+    pred = pred_buffer(n, ctx.data, ctx.dev)
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.dev)
-    with _autocast(ctx):
+    with autocast(ctx):
         for x, pos in batches(
             split,
             transform,
@@ -754,7 +602,7 @@ def _evaluate(
             epoch=0,
             num_workers=ctx.num_workers,
         ):
-            x, pos = _to_device(x, ctx), pos.to(ctx.dev)
+            x, pos = to_device(x, ctx), pos.to(ctx.dev)
             out = net(x)
             y = y_all[pos]
             c, pr = scorer.score(out, y)
@@ -781,10 +629,10 @@ def evaluate_checkpoint(run_dir: str | Path, k: int, epoch: int, split: str = "t
     root = run["meta"]["dataset"].get("root")
     data = load_dataset(p, root, limit=s["limit"])
     dev = torch.device("cpu")
-    ctx = _Context(p, data, dev, run_dir, s, "none", False, 0, None, logger.info)
-    net, _ = _build(ctx, 0)
+    ctx = Context(p, data, dev, run_dir, s, "none", False, 0, None, logger.info)
+    net, _ = build(ctx, 0)
     net.load_state_dict(load_checkpoint(rl.checkpoint_path(run_dir, k, epoch))["model"])
-    scorer = _Scorer(data.multilabel)
+    scorer = Scorer(data.multilabel)
     sd = data.splits()[split]
     correct, _, _ = _evaluate(ctx, net, sd, scorer.targets(sd, dev), scorer, Transform(p))
     return correct.numpy()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agreement import runlog as rl
+from agreement._epoch import resume_point
 from imstats import cluster
 
 #: One model at a time per worker process (see the module docstring).
@@ -57,6 +58,7 @@ def model_lock_name(run_dir: Path | str, k: int) -> str:
 
 def train_on_cluster(
     scheduler: Any,
+    train: Callable[..., Path],
     preset: Any,
     *,
     run_dir: Path,
@@ -69,22 +71,16 @@ def train_on_cluster(
 ) -> None:
     """Train the models ``indices`` of a claimed run directory, one Dask task each.
 
-    ``run_dir`` is absolute; ``kwargs`` are the keyword arguments of
-    :func:`agreement.train.train` for the workers (without ``out``, ``only``, ``force``,
+    ``train`` is :func:`agreement.train.train`, passed in (and pickled by reference) so that
+    this module does not import it back; ``run_dir`` is absolute; ``kwargs`` are its keyword
+    arguments for the workers (without ``out``, ``only``, ``force``,
     ``progress`` and ``scheduler``). Waits for every task, and raises
     :class:`ModelTaskError` naming each model whose task raised, with its remote traceback.
     """
     distributed = cluster.require_distributed()
     check_resources(resources)
-    todo = []
-    for k in indices:
-        status = rl.read_status(run_dir, k)
-        if status["state"] == "failed":
-            say(f"model {k}: skipped, it failed earlier: {status['message']}")
-        elif rl.finished_epoch(run_dir, k) >= epochs:
-            say(f"model {k}: already finished ({epochs} epochs)")
-        else:
-            todo.append(k)
+    keep = bool(kwargs.get("keep_checkpoints", False))
+    todo = [k for k in indices if resume_point(run_dir, k, epochs, keep, say) is not None]
     if not todo:
         return
     with cluster.connect(scheduler, timeout=timeout, log=say) as client:
@@ -103,6 +99,7 @@ def train_on_cluster(
                 fut = client.submit(
                     _train_model_task,
                     k,
+                    train,
                     preset,
                     str(run_dir),
                     topic,
@@ -139,12 +136,15 @@ def train_on_cluster(
 
 
 def _train_model_task(
-    k: int, preset: Any, run_dir: str, topic: str, kwargs: dict[str, Any]
+    k: int,
+    train: Callable[..., Path],
+    preset: Any,
+    run_dir: str,
+    topic: str,
+    kwargs: dict[str, Any],
 ) -> dict[str, Any]:
     """Runs on a worker: train model k with the driver's settings; its status at the end."""
     import distributed
-
-    from agreement.train import train
 
     worker = distributed.get_worker()
 

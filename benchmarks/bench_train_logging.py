@@ -21,10 +21,10 @@ import time
 import torch
 
 from agreement import runlog as rl
+from agreement._epoch import Scorer
 from agreement.data import Transform, batches, load_dataset
 from agreement.models import build_model
 from agreement.presets import get_preset
-from agreement.train import _Scorer
 
 
 def epoch(net, opt, data, transform, scorer, y_train, y_test, *, log: bool, out: str, ep: int):
@@ -89,7 +89,7 @@ def main() -> None:
     data.test.ids = data.test.ids[: args.limit // 2]
     data.test.labels = data.test.labels[: args.limit // 2]
     data.test.images = data.test.images[: args.limit // 2]
-    transform, scorer = Transform(p), _Scorer(False)
+    transform, scorer = Transform(p), Scorer(False)
     y_train, y_test = scorer.targets(data.train, "cpu"), scorer.targets(data.test, "cpu")
     torch.manual_seed(0)
     net = build_model("lenet5", 10, 1, 28)

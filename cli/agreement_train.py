@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cli._interrupts import interruptible
 from cli._pairs import parse_pairs
 from cli.agreement_curriculum import curriculum_options, pop_options
 from imstats.cluster import DEFAULT_TIMEOUT
@@ -121,7 +122,14 @@ from imstats.cluster import DEFAULT_TIMEOUT
     "started as `dask worker ADDR --resources GPU=1` (one model per GPU at a time).",
 )
 @curriculum_options
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress: without it, stderr shows the batches of the current epoch and the "
+    "run's ETA (a bar on a terminal, else a line every 10 s and at each epoch's end) and "
+    "one line per model epoch.",
+)
 def train_cmd(
     preset: str,
     root: Path | None,
@@ -156,6 +164,9 @@ def train_cmd(
       agreement train --preset cifar10 --root /data/cifar10 --out runs/c10 --device cuda
       agreement train --preset fashion-mnist --out runs/curr --curriculum order.parquet
       agreement train --preset sample --out /shared/runs/s --scheduler tcp://head:8786
+
+    Ctrl-C or SIGTERM stops the run within seconds, keeping every finished epoch; it
+    prints the command that resumes it (the same one) and exits with status 130.
     """
     from agreement.runlog import RunWriteError, load_metrics, read_status
     from agreement.train import CheckpointError, train
@@ -169,40 +180,42 @@ def train_cmd(
     )
     if size is not None:
         overrides.update(input_size=size, resize=size, resize_mode="square")
-    try:
-        run_dir = train(
-            preset,
-            out=out,
-            root=root,
-            models=models,
-            device=device,
-            limit=limit,
-            seed=seed,
-            train_eval_pass=train_eval_pass,
-            amp=amp,
-            channels_last=channels_last,
-            num_workers=num_workers,
-            threads=threads,
-            keep_checkpoints=keep_checkpoints,
-            batched=batched,
-            record_logits=record_logits,
-            only=list(only) or None,
-            force=force,
-            progress=None if quiet else (lambda msg: click.echo(msg, err=True)),
-            scheduler=scheduler,
-            timeout=timeout,
-            resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
-            **curriculum,
-            **overrides,
-        )
-    except (DatasetNotFoundError, KeyError, ValueError) as e:
-        raise click.UsageError(e.args[0] if e.args else str(e)) from e
-    except (CheckpointError, SchedulerError, ModelTaskError, RunWriteError) as e:
-        raise click.ClickException(str(e)) from e
-    except ImportError as e:
-        if INSTALL_HINT not in str(e):
-            raise
-        raise click.ClickException(str(e)) from e
+    # Ctrl-C or SIGTERM: committed epochs are kept; prints how to resume, exit 130
+    with interruptible("agreement", resume=True):
+        try:
+            run_dir = train(
+                preset,
+                out=out,
+                root=root,
+                models=models,
+                device=device,
+                limit=limit,
+                seed=seed,
+                train_eval_pass=train_eval_pass,
+                amp=amp,
+                channels_last=channels_last,
+                num_workers=num_workers,
+                threads=threads,
+                keep_checkpoints=keep_checkpoints,
+                batched=batched,
+                record_logits=record_logits,
+                only=list(only) or None,
+                force=force,
+                progress=not quiet,
+                scheduler=scheduler,
+                timeout=timeout,
+                resources=parse_pairs(resources, "--worker-resources", "GPU=1") or None,
+                **curriculum,
+                **overrides,
+            )
+        except (DatasetNotFoundError, KeyError, ValueError) as e:
+            raise click.UsageError(e.args[0] if e.args else str(e)) from e
+        except (CheckpointError, SchedulerError, ModelTaskError, RunWriteError) as e:
+            raise click.ClickException(str(e)) from e
+        except ImportError as e:
+            if INSTALL_HINT not in str(e):
+                raise
+            raise click.ClickException(str(e)) from e
     metrics = load_metrics(run_dir).to_pylist()
     failed = []
     for k in sorted(set(only) or range(models)):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import itertools
 import os
 import re
-import signal
 import sys
 from operator import not_
 
 import click
 
+from cli._interrupts import interruptible
 from cli._options import alias_option, workers_option
 from cli._pairs import format_value, parse_pairs
 
@@ -138,41 +137,38 @@ def compute(
     """
     from imstats.cluster import SchedulerError
     from imstats.dataset import DatasetNotFoundError
-    from imstats.engine import RunInterrupted, RunLockedError, RunMismatchError
+    from imstats.engine import RunLockedError, RunMismatchError
     from imstats.engine import compute as run
 
     out = out or f"{dataset}.parquet"
     before = _stamp(out)
-    _sigterm_interrupts()
-    try:
-        table = run(
-            dataset,
-            root=root,
-            out=out,
-            stats=stats,
-            split=split,
-            limit=limit,
-            resize=resize,
-            workers=workers,
-            shard_size=shard_size,
-            params=parse_pairs(params, "--param", "entropy.window=7"),
-            seed=seed,
-            reader_options=parse_pairs(options, "--option", "test_sample=a"),
-            force=force,
-            keep_shards=keep_shards,
-            progress=not quiet,
-            scheduler=scheduler,
-            timeout=timeout,
-        )
-    except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise click.UsageError(str(msg)) from None
-    except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: finished shards are kept
-        msg = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
-        click.echo(f"imstats: {msg}", err=True)
-        sys.exit(130)
+    # Ctrl-C or SIGTERM: finished shards are kept, and RunInterrupted says how to resume
+    with interruptible("imstats"):
+        try:
+            table = run(
+                dataset,
+                root=root,
+                out=out,
+                stats=stats,
+                split=split,
+                limit=limit,
+                resize=resize,
+                workers=workers,
+                shard_size=shard_size,
+                params=parse_pairs(params, "--param", "entropy.window=7"),
+                seed=seed,
+                reader_options=parse_pairs(options, "--option", "test_sample=a"),
+                force=force,
+                keep_shards=keep_shards,
+                progress=not quiet,
+                scheduler=scheduler,
+                timeout=timeout,
+            )
+        except (KeyError, ValueError, DatasetNotFoundError, FileNotFoundError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise click.UsageError(str(msg)) from None
+        except (RunMismatchError, RunLockedError, SchedulerError, ImportError) as exc:
+            raise click.ClickException(str(exc)) from None
     n = table.num_rows
     if before is not None and before == _stamp(out):  # the file was not rewritten
         click.echo(f"{out} is complete ({n} rows); nothing to do")
@@ -192,16 +188,6 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _sigterm_interrupts() -> None:
-    """Make SIGTERM stop a run as Ctrl-C does (finished work kept, workers stopped)."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):  # not the main thread (e.g. embedded): leave it
-        signal.signal(signal.SIGTERM, stop)
 
 
 @main.command()

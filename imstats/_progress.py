@@ -156,3 +156,123 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def eta_text(seconds: float) -> str:
+    """``H:MM:SS`` for a remaining time (``?`` when unknown), e.g. ``0:03:07``."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(seconds + 0.5)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class StepProgress:
+    """Progress over a known number of steps run in stages (training batches in epochs).
+
+    Used by ``agreement train``: a stage is one model's epoch (or, batched, all models'
+    epoch), a step one training batch; ``total`` counts the steps of every stage still to
+    run, so the ETA is that of the whole run. On a terminal (``tty``, default: stderr is
+    one) each stage is a tqdm bar over its steps whose postfix gives the run's steps done
+    and its ETA; otherwise ``say`` receives a line at most every ``every`` seconds during a
+    stage and one at its end.
+
+    The rate (steps per second) is measured from the end of the first step on, over the
+    wall time since then, so start-up and the first batch's warm-up do not distort it, and
+    the time spent between training batches (eval passes, writing the log) is part of it,
+    as it is part of what remains. ``clock`` is ``time.monotonic`` (a fake one in tests).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        say: Callable[[str], None],
+        *,
+        tty: bool | None = None,
+        every: float = 10.0,
+        unit: str = "batch",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.done, self.say_line, self.every = total, 0, say, every
+        self.unit, self.clock = unit, clock
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.t_first: float | None = None  # end of the first step (warm-up excluded)
+        self.d_first = 0
+        self.label, self.n, self.i = "", 0, 0
+        self.last = clock()
+        self.bar: Any = None
+
+    def add(self, steps: int) -> None:
+        """``steps`` more to run (negative: fewer, e.g. a model stopped early)."""
+        self.total = max(self.total + steps, self.done)
+
+    def stage(self, label: str, n: int) -> None:
+        """A stage of ``n`` steps begins (``label``: e.g. ``model 0 epoch 2/8``)."""
+        self._close_bar()
+        self.label, self.n, self.i = label, n, 0
+        self.last = self.clock()
+        if self.tty:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=n, desc=label, unit=self.unit, leave=False, dynamic_ncols=True,
+                file=sys.stderr,
+            )  # fmt: skip
+
+    def step(self, steps: int = 1) -> None:
+        """``steps`` steps of the current stage are done."""
+        now = self.clock()
+        self.i += steps
+        self.done += steps
+        if self.t_first is None:
+            self.t_first, self.d_first = now, self.done
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._overall(now), refresh=False)
+            self.bar.update(steps)
+        elif now - self.last >= self.every:
+            self._line(now)
+
+    def end_stage(self) -> None:
+        """The current stage's steps are done: its closing line (off a terminal)."""
+        if self.bar is not None:
+            self._close_bar()
+        elif self.n:
+            self._line(self.clock())
+
+    def rate(self, now: float | None = None) -> float:
+        """Steps per second since the end of the first step (0 until a second one ends)."""
+        if self.t_first is None:
+            return 0.0
+        now = self.clock() if now is None else now
+        steps = self.done - self.d_first
+        return steps / (now - self.t_first) if steps > 0 and now > self.t_first else 0.0
+
+    def eta(self, now: float | None = None) -> float:
+        """Seconds until the whole run is done at the measured rate (inf when unknown)."""
+        rate = self.rate(now)
+        return (self.total - self.done) / rate if rate > 0 else math.inf
+
+    def write(self, msg: str) -> None:
+        """A message line that does not tear a bar on the terminal."""
+        if self.bar is not None:
+            from tqdm.auto import tqdm
+
+            tqdm.write(msg, file=sys.stderr)
+        else:
+            self.say_line(msg)
+
+    def close(self) -> None:
+        self._close_bar()
+
+    def _overall(self, now: float) -> str:
+        rate = self.rate(now)
+        speed = f"{rate:.2f} {self.unit}/s" if rate > 0 else f"? {self.unit}/s"
+        return f"overall {self.done}/{self.total}, {speed}, ETA {eta_text(self.eta(now))}"
+
+    def _line(self, now: float) -> None:
+        self.last = now
+        self.say_line(f"{self.label}: {self.unit} {self.i}/{self.n}; {self._overall(now)}")
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -14,11 +14,12 @@ import torch
 
 import agreement
 from agreement import runlog as rl
+from agreement._epoch import Context, build
 from agreement.correlate import correlate
 from agreement.dynamics import dynamics_columns, measures_numpy, measures_torch
 from agreement.log import SplitLog
 from agreement.presets import Preset
-from agreement.train import _build, _Context, train
+from agreement.train import train
 from tests.agreement import synthetic  # noqa: F401  (registers the test readers)
 from tests.naive_agreement import naive_dynamics, naive_logit_measures
 
@@ -123,8 +124,8 @@ def _logits_of(run, k, epoch, split):
 
     p = get_preset("sample", **{f: v for f, v in SMALL.items() if f in ("epochs", "batch_size")})
     data = load_dataset(p, limit=120)
-    ctx = _Context(p, data, torch.device("cpu"), run, {}, "none", False, 0, None, print)
-    net, _ = _build(ctx, 0)
+    ctx = Context(p, data, torch.device("cpu"), run, {}, "none", False, 0, None, print)
+    net, _ = build(ctx, 0)
     state = torch.load(rl.checkpoint_path(run, k, epoch), weights_only=True)
     net.load_state_dict(state["model"])
     net.eval()

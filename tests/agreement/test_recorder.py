@@ -14,11 +14,12 @@ from click.testing import CliRunner
 
 import agreement
 from agreement import runlog as rl
+from agreement._epoch import epoch_seed
 from agreement.data import Transform, batches, load_dataset
 from agreement.models import build_model
 from agreement.presets import get_preset
 from agreement.recorder import Recorder, RecorderError, RunSettingsError
-from agreement.train import _epoch_seed, model_seeds, train
+from agreement.train import model_seeds, train
 from cli.agreement_cli import main
 from tests.naive_agreement import naive_dynamics, naive_logit_measures
 
@@ -397,7 +398,7 @@ def test_same_log_as_agreement_train(tmp_path):
         tf = Transform(p)
         y_train, y_test = (torch.from_numpy(s.labels) for s in (data.train, data.test))
         for epoch in (1, 2):
-            torch.manual_seed(_epoch_seed(seed, epoch))
+            torch.manual_seed(epoch_seed(seed, epoch))
             net.train()
             for x, pos in batches(
                 data.train, tf, batch_size=32, train=True, seed=seed, epoch=epoch

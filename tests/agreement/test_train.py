@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 import agreement
-import agreement.train as train_mod
+import agreement._epoch as epoch_mod
 from agreement import runlog as rl
 from agreement.presets import Preset
 from agreement.train import (
@@ -170,7 +170,7 @@ def test_checkpoints_load_with_weights_only(baseline):
 
 def test_nan_loss_stops_one_model_and_the_others_go_on(tmp_path, monkeypatch):
     poison = {"on": False}
-    real = train_mod.build_model
+    real = epoch_mod.build_model
 
     built = []
 
@@ -187,7 +187,7 @@ def test_nan_loss_stops_one_model_and_the_others_go_on(tmp_path, monkeypatch):
         if stage == "after_commit":
             poison["on"] = (k, epoch) == (1, 1)
 
-    monkeypatch.setattr(train_mod, "build_model", build)
+    monkeypatch.setattr(epoch_mod, "build_model", build)
     messages = []
     train("sample", out=tmp_path, hook=hook, progress=messages.append, **{**SMALL, "models": 3})
     status = rl.read_status(tmp_path, 1)
