@@ -53,11 +53,11 @@ def _single_thread() -> None:
 
 
 def _shard_task(topic: str, *args: Any) -> pa.Table:
-    """:func:`imstats.engine.shard_table` on a worker, single-threaded, progress as events."""
+    """:func:`imstats._shards.shard_table` on a worker, single-threaded, progress as events."""
     from distributed import get_worker
 
     from imstats._progress import run_reporting
-    from imstats.engine import shard_table
+    from imstats._shards import shard_table
 
     _single_thread()
     worker = get_worker()

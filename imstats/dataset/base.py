@@ -250,6 +250,20 @@ def resolve_root(reader: Reader, root: str | os.PathLike[str] | None) -> Path:
     )
 
 
+# The modules of the built-in readers, imported by _load_all() (so this module imports
+# none of them: it stays a leaf of the import graph). A reader = one module + one line here.
+READER_MODULES = (
+    "imstats.dataset.cifar",
+    "imstats.dataset.folder",
+    "imstats.dataset.imagenet",
+    "imstats.dataset.kth",
+    "imstats.dataset.memory",
+    "imstats.dataset.mnist",
+    "imstats.dataset.parquet",
+    "imstats.dataset.voc",
+    "imstats.dataset.webdataset",
+)
+
 _READERS: dict[str, type[Reader]] = {}
 
 
@@ -267,7 +281,9 @@ def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
 
 
 def _load_all() -> None:
-    import imstats.dataset  # noqa: F401  (imports every reader module)
+    """Import every built-in reader module (each registers its readers)."""
+    for module in READER_MODULES:
+        importlib.import_module(module)
 
 
 def get_reader(name: str, root: str | os.PathLike[str] | None = None, **options: Any) -> Reader:
