@@ -54,6 +54,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imstats import __version__
+from imstats._io import atomic_write
 from imstats._pool import dispatch_pool, worker_initializer
 from imstats._progress import Progress, run_reporting
 from imstats._rows import compute_rows, output_schema, resize_image, resolve_stats
@@ -373,11 +374,14 @@ def merge(p: RunPlan) -> tuple[int, int]:
         "shards": shards,
     }
     final_schema = p.schema.with_metadata({META_KEY: json.dumps(full_meta, sort_keys=True)})
-    tmp = p.out.with_name(f"{p.out.name}.tmp-{os.getpid()}")
-    with pq.ParquetWriter(tmp, final_schema) as w:
-        for path in p.paths:
-            w.write_table(pq.read_table(path).replace_schema_metadata(final_schema.metadata))
-    os.replace(tmp, p.out)
+
+    def write(tmp: str) -> None:
+        with pq.ParquetWriter(tmp, final_schema) as w:
+            for path in p.paths:
+                w.write_table(pq.read_table(path).replace_schema_metadata(final_schema.metadata))
+
+    # the "<out>.tmp-<pid>" name is what plan() cleans up after a killed run
+    atomic_write(p.out, write, temp_name=f"{p.out.name}.tmp-{os.getpid()}")
     return n_rows, n_err
 
 

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from imstats._io import jsonable
+
 
 class DuplicateIdError(ValueError):
     """A reader listed two examples with one id (tables join on ids, so this is refused)."""
@@ -198,7 +200,7 @@ class Reader(ABC):
             "dataset": self.name,
             "module": type(self).__module__,
             "root": None if self.root is None else str(self.root),
-            "options": {k: _jsonable(v) for k, v in self.options.items()},
+            "options": {k: jsonable(v) for k, v in self.options.items()},
         }
 
     def describe(self) -> dict[str, Any]:
@@ -209,14 +211,6 @@ class Reader(ABC):
             "multilabel": self.multilabel,
             "classes": self.classes(),
         }
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, tuple):
-        return list(v)
-    return v
 
 
 def resolve_root(reader: Reader, root: str | os.PathLike[str] | None) -> Path:
