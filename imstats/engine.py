@@ -209,6 +209,11 @@ def plan(
     if limit is not None:
         limit = check_range(limit, "limit", 0, integer=True)
     shard_size = check_range(shard_size, "shard_size", 1, integer=True)
+    if isinstance(dataset, Reader) and reader_options:
+        raise ValueError(
+            f"reader_options ({', '.join(sorted(reader_options))}) apply to a dataset name; "
+            f"{type(dataset).__name__} is already built: give it the options instead."
+        )
     reader = (
         dataset
         if isinstance(dataset, Reader)
@@ -491,7 +496,10 @@ def compute(
         leaves each statistic's own default (unseeded for the PMI edges: not repeatable).
     reader_options : dict, optional
         Reader options (``test_sample`` for kth-tips2b, ``train_sets`` for voc,
-        ``max_pixels`` / ``alpha`` / ``exif_transpose`` for file-based readers).
+        ``max_pixels`` / ``alpha`` / ``exif_transpose`` for file-based readers). An
+        option the reader does not declare (``Reader.option_names``) is a ValueError
+        naming it and the valid ones, raised before any image is read; options with a
+        reader instance (or arrays) as ``dataset`` are a ValueError too.
     force : bool, default False
         Recompute even when ``out`` or existing shards come from a different run.
     keep_shards : bool, default False

@@ -121,6 +121,19 @@ class ExampleRef:
     source: Any = None
 
 
+def check_options(reader: Reader | type[Reader], options: dict[str, Any]) -> None:
+    """ValueError naming the unknown options and the valid ones when ``options`` holds an
+    option that ``reader`` does not declare in ``option_names`` (a typo like ``max_pixel``)."""
+    unknown = sorted(set(options) - set(reader.option_names))
+    if unknown:
+        name = getattr(reader, "name", None) or getattr(reader, "__name__", type(reader).__name__)
+        allowed = ", ".join(sorted(reader.option_names)) or "none (it takes no options)"
+        raise ValueError(
+            f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options are: {allowed}"
+        )
+
+
 def unique_ids(refs: Iterable[ExampleRef], dataset: str, hint: str = "") -> Iterator[ExampleRef]:
     """``refs`` unchanged; :class:`DuplicateIdError` at the first id seen twice.
 
@@ -156,8 +169,12 @@ class Reader(ABC):
     default_resize: ClassVar[int | None] = None
     # usual install locations, tried after --root and $IMSTATS_DATA/<name>
     default_roots: ClassVar[tuple[str, ...]] = ()
+    # the reader options it accepts (``get_reader(name, root, **options)``, the CLI's
+    # --option); any other is a ValueError naming it and these, before any file is read
+    option_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        check_options(self, options)
         self.options = dict(options)
         self.root: Path | None = resolve_root(self, root) if self.needs_root else None
 

@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from imstats.dataset._archive import check_options, data_files, decode_options, file_stamp
+from imstats.dataset._archive import data_files, decode_options, file_stamp
+from imstats.dataset._files import DECODE_OPTIONS
 from imstats.dataset.base import (
     DatasetNotFoundError,
     ExampleRef,
@@ -101,9 +102,10 @@ class _Cursor:
 class ParquetReader(Reader):
     """Hugging Face ``datasets`` data in Parquet or Arrow files, read with pyarrow."""
 
+    option_names = ("image_key", "label_key", "id_key", "split", *DECODE_OPTIONS)
+
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(root, **options)
-        check_options(self.name, options, ("image_key", "label_key", "id_key", "split"))
         assert self.root is not None
         self.files = self._find_files(self.root)
         self._by_rel = {f.rel: f for f in self.files}

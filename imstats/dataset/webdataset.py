@@ -48,8 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from imstats.dataset._archive import check_options, data_files, decode_options, file_stamp
+from imstats.dataset._archive import data_files, decode_options, file_stamp
 from imstats.dataset._braces import expand_braces
+from imstats.dataset._files import DECODE_OPTIONS
 from imstats.dataset.base import (
     DatasetNotFoundError,
     ExampleRef,
@@ -94,10 +95,10 @@ class WebDatasetReader(Reader):
     """Images in WebDataset tar shards; id = the sample key, label from .cls or .json."""
 
     needs_root = False  # the root may be a brace pattern; resolved in __init__
+    option_names = ("split", "labels", "image_ext", *DECODE_OPTIONS)
 
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(None, **options)
-        check_options(self.name, options, ("split", "labels", "image_ext"))
         self.shards = self._find_shards(root)
         self.root = Path(os.fspath(root)).expanduser()  # type: ignore[arg-type]
         self._index: list[ExampleRef] | None = None
