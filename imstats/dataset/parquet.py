@@ -42,6 +42,10 @@ stamp of an example is its file's size and modification time.
 
 Options: ``image_key``, ``label_key``, ``id_key``, ``split``, and the decoding options
 ``max_pixels``, ``alpha``, ``exif_transpose`` (as for the file readers).
+
+This module stays one file (about 600 lines): it is one reader class, and the helpers
+below it read the Parquet and Arrow layouts for that class alone; split apart, each half
+would only make sense next to the other.
 """
 
 from __future__ import annotations
