@@ -17,7 +17,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -28,8 +27,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from imstats.stats.edges import edge_map  # noqa: E402
-
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
 STAGES = (
     "features",
@@ -39,11 +36,6 @@ STAGES = (
     "backproject_whiten",
     "filtering",
 )
-DEFAULTS = {  # the pipeline's defaults, from edge_map's signature
-    k: p.default
-    for k, p in inspect.signature(edge_map).parameters.items()
-    if k not in ("image", "seed")
-}
 
 
 def _images() -> list[tuple[str, np.ndarray]]:
@@ -67,11 +59,11 @@ def _images() -> list[tuple[str, np.ndarray]]:
 
 
 def _run(img: np.ndarray, seed: int) -> tuple[float, dict[str, float]]:
-    from imstats.stats.edges import _edge_map
+    from imstats.stats.edges import PMIParams, _edge_map
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    _edge_map(img, np.random.default_rng(seed), timings=timings, **DEFAULTS)
+    _edge_map(img, np.random.default_rng(seed), PMIParams(), timings=timings)
     return time.perf_counter() - t, timings
 
 

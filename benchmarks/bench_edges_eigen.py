@@ -33,21 +33,22 @@ from benchmarks._timing import median_ms  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_edges_spectral import SIZES, pipeline_affinity  # noqa: E402
 
-from imstats.stats import _pmi_spectral as spectral  # noqa: E402
+from imstats.stats import _pmi_decimate as decimate  # noqa: E402
+from imstats.stats import _pmi_eigen as eigen  # noqa: E402
 
 N_EIGS = 100
 
 
 def previous_filtered(a):
     """The solver before diagonal storage: CSR products, degree 5 at every size."""
-    saved = spectral.DIA_MIN_FILL, spectral.CHEB_HIGH_DEGREE
-    spectral.DIA_MIN_FILL, spectral.CHEB_HIGH_DEGREE = np.inf, spectral.CHEB_DEGREE
+    saved = eigen.DIA_MIN_FILL, eigen.CHEB_HIGH_DEGREE
+    eigen.DIA_MIN_FILL, eigen.CHEB_HIGH_DEGREE = np.inf, eigen.CHEB_DEGREE
     try:
-        if a.shape[0] <= spectral.DENSE_EIG_MAX_NODES:
-            return spectral.generalized_ncuts(a, N_EIGS, solver="auto", psd=True)
-        return spectral.generalized_ncuts(a, N_EIGS, solver="filtered", psd=True)
+        if a.shape[0] <= eigen.DENSE_EIG_MAX_NODES:
+            return eigen.generalized_ncuts(a, N_EIGS, solver="auto", psd=True)
+        return eigen.generalized_ncuts(a, N_EIGS, solver="filtered", psd=True)
     finally:
-        spectral.DIA_MIN_FILL, spectral.CHEB_HIGH_DEGREE = saved
+        eigen.DIA_MIN_FILL, eigen.CHEB_HIGH_DEGREE = saved
 
 
 def _diffs(vals, vecs, vals_d, vecs_d):
@@ -71,15 +72,15 @@ def main() -> None:
         if args.skip_large and w * h > 600_000:
             continue
         w_aff, shape = pipeline_affinity(w, h)
-        a, _, _ = spectral.dncuts_decimate(w_aff, shape, 2)
+        a, _, _ = decimate.dncuts_decimate(w_aff, shape, 2)
         del w_aff
         run = dict(repeats=args.repeats, clock=time.process_time)
         t_ours, (vals, vecs) = median_ms(
-            spectral.generalized_ncuts, a, N_EIGS, solver="auto", psd=True, **run
+            eigen.generalized_ncuts, a, N_EIGS, solver="auto", psd=True, **run
         )
         t_prev, (vals_p, vecs_p) = median_ms(previous_filtered, a, **run)
-        t_sp, _ = median_ms(spectral.generalized_ncuts, a, N_EIGS, solver="sparse", **run)
-        vals_d, vecs_d = spectral.generalized_ncuts(a, N_EIGS, solver="dense")
+        t_sp, _ = median_ms(eigen.generalized_ncuts, a, N_EIGS, solver="sparse", **run)
+        vals_d, vecs_d = eigen.generalized_ncuts(a, N_EIGS, solver="dense")
         dval, dvec = _diffs(vals, vecs, vals_d, vecs_d)
         dval_p, dvec_p = _diffs(vals_p, vecs_p, vals_d, vecs_d)
         print(

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from benchmarks._timing import median_ms  # noqa: E402
-from imstats.stats import _pmi_spectral as spectral  # noqa: E402
+from imstats.stats import _pmi_filters as pmi_filters  # noqa: E402
 
 SIZES = ((96, 96), (188, 250), (384, 512))
 K = 99
@@ -42,7 +42,7 @@ def scipy_edge_map(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray:
     h, w, k = vecs.shape
     n_orient = filters.shape[2]
     thetas = np.arange(1, n_orient + 1) * math.pi / n_orient
-    factors = spectral.border_factors(h, w, thetas)
+    factors = pmi_filters.border_factors(h, w, thetas)
     planes = np.moveaxis(vecs, 2, 0)  # (k, h, w) views
     out = np.zeros((h, w))
     for o in range(n_orient):
@@ -57,11 +57,11 @@ def general_kernel_edge_map(vecs: np.ndarray, filters: np.ndarray) -> np.ndarray
     """Steps 8-10 with the general odd-filter kernel (float64), border and max in numpy."""
     h, w, _ = vecs.shape
     n_orient = filters.shape[2]
-    taps_dy, taps_dx, weights, center = spectral._odd_taps(filters)
-    energy = spectral._oriented_energy_kernel(
+    taps_dy, taps_dx, weights, center = pmi_filters._odd_taps(filters)
+    energy = pmi_filters._oriented_energy_kernel(
         np.ascontiguousarray(vecs, dtype=np.float64), taps_dy, taps_dx, weights, center
     )
-    energy *= spectral.border_factors(h, w, np.arange(1, n_orient + 1) * math.pi / n_orient)
+    energy *= pmi_filters.border_factors(h, w, np.arange(1, n_orient + 1) * math.pi / n_orient)
     return energy.max(axis=0)
 
 
@@ -76,11 +76,11 @@ def main() -> None:
     print(f"one core; k = {K} random vector images in [0, 1) (timing does not depend on values)")
     clock_name = "process CPU time" if args.cpu_time else "wall time"
     print(f"ms = median of repeats, {clock_name} (scipy: fewer repeats at the largest size)\n")
-    filters = spectral.oriented_filters()
+    filters = pmi_filters.oriented_filters()
     rng = np.random.default_rng(0)
     warm = rng.random((16, 16, 4))
     for dt in (np.float32, np.float64):  # JIT warm-up
-        spectral.oriented_edge_map(warm, filters, dtype=dt)
+        pmi_filters.oriented_edge_map(warm, filters, dtype=dt)
     general_kernel_edge_map(warm, filters)
 
     header = (
@@ -93,8 +93,8 @@ def main() -> None:
             continue
         vecs = rng.random((h, w, K))
         run = dict(repeats=args.repeats, clock=clock, warmup=False)
-        t32, e32 = median_ms(spectral.oriented_edge_map, vecs, filters, **run)
-        t64, e64 = median_ms(spectral.oriented_edge_map, vecs, filters, dtype=np.float64, **run)
+        t32, e32 = median_ms(pmi_filters.oriented_edge_map, vecs, filters, **run)
+        t64, e64 = median_ms(pmi_filters.oriented_edge_map, vecs, filters, dtype=np.float64, **run)
         tgen, egen = median_ms(general_kernel_edge_map, vecs, filters, **run)
         sreps = max(1, args.repeats // 2) if h * w > 100_000 else args.repeats
         tsc, esc = median_ms(scipy_edge_map, vecs, filters, **{**run, "repeats": sreps})

@@ -23,7 +23,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import inspect  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -32,7 +31,9 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from benchmarks._timing import median_ms  # noqa: E402
-from imstats.stats import _pmi_spectral as spectral  # noqa: E402
+from imstats.stats import _pmi_backproject as backproject  # noqa: E402
+from imstats.stats import _pmi_decimate as decimate  # noqa: E402
+from imstats.stats import _pmi_eigen as eigen  # noqa: E402
 from imstats.stats import edges  # noqa: E402
 from tests import naive_edges  # noqa: E402
 
@@ -51,33 +52,28 @@ def pipeline_affinity(w: int, h: int) -> tuple[sp.csr_matrix, tuple[int, int]]:
 
     img = (resize(data.coffee(), (h, w), anti_aliasing=True) * 255).round().astype(np.uint8)
     got = {}
-    original = spectral.dncuts_decimate
+    original = decimate.dncuts_decimate
 
     def capture(a, shape, n_decimations):
         got["w"], got["shape"] = a, shape
         raise _Captured
 
-    spectral.dncuts_decimate = capture
+    decimate.dncuts_decimate = capture
     try:
-        edges._edge_map(img, np.random.default_rng(1), timings=None, **_DEFAULTS)
+        edges._edge_map(img, np.random.default_rng(1), edges.PMIParams())
     except _Captured:
         pass
     finally:
-        spectral.dncuts_decimate = original
+        decimate.dncuts_decimate = original
     return sp.csr_matrix(got["w"]), got["shape"]
 
 
 # the pipeline's defaults, from edge_map's signature
-_DEFAULTS = {
-    k: p.default
-    for k, p in inspect.signature(edges.edge_map).parameters.items()
-    if k not in ("image", "seed")
-}
 
 
 def reference_eigen(a):
     solver = "dense" if a.shape[0] <= 1200 else "sparse"  # the previous "auto"
-    return spectral.generalized_ncuts(a, 100, solver=solver)
+    return eigen.generalized_ncuts(a, 100, solver=solver)
 
 
 def _vector_difference(ours, ref, vals):
@@ -111,11 +107,11 @@ def main() -> None:
             continue
         w_aff, shape = pipeline_affinity(w, h)
         run = dict(repeats=args.repeats, clock=clock)
-        t_dec, (a, bs, _) = median_ms(spectral.dncuts_decimate, w_aff, shape, 2, **run)
+        t_dec, (a, bs, _) = median_ms(decimate.dncuts_decimate, w_aff, shape, 2, **run)
         r_dec, (a_ref, bs_ref) = median_ms(naive_edges.decimate, w_aff, shape, 2, **run)
-        t_eig, (vals, ev) = median_ms(spectral.generalized_ncuts, a, 100, psd=True, **run)
+        t_eig, (vals, ev) = median_ms(eigen.generalized_ncuts, a, 100, psd=True, **run)
         r_eig, (vals_r, ev_r) = median_ms(reference_eigen, a_ref, **run)
-        t_bp, (ours, _) = median_ms(spectral.scaled_vectors, vals, ev, bs, shape, **run)
+        t_bp, (ours, _) = median_ms(backproject.scaled_vectors, vals, ev, bs, shape, **run)
         r_bp, (ref, _) = median_ms(naive_edges.scaled_vectors, vals_r, ev_r, bs_ref, **run)
         diff = _vector_difference(ours, ref, vals_r)
         ours_t = [t_dec, t_eig, t_bp]

@@ -1,6 +1,6 @@
 """The Dask dispatcher of the dataset engine (``compute(..., scheduler=...)``).
 
-The engine's plan (:class:`~imstats.engine.RunPlan`) and merge are the same as for the
+The engine's plan (:class:`~imstats._plan.RunPlan`) and merge are the same as for the
 local pool; only dispatch differs. Each shard is one Dask task running
 :func:`~imstats.engine.shard_table` on a worker, which returns the shard's rows as an
 Arrow table; this process writes the shard file as it arrives, so resume, shard order
@@ -37,7 +37,7 @@ from imstats.cluster import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from imstats.engine import RunPlan
+    from imstats._plan import RunPlan
 
 #: Shards in flight per worker.
 IN_FLIGHT_PER_WORKER = 2
@@ -53,11 +53,11 @@ def _single_thread() -> None:
 
 
 def _shard_task(topic: str, *args: Any) -> pa.Table:
-    """:func:`imstats.engine.shard_table` on a worker, single-threaded, progress as events."""
+    """:func:`imstats._shards.shard_table` on a worker, single-threaded, progress as events."""
     from distributed import get_worker
 
     from imstats._progress import run_reporting
-    from imstats.engine import shard_table
+    from imstats._shards import shard_table
 
     _single_thread()
     worker = get_worker()

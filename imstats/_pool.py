@@ -36,7 +36,7 @@ from imstats.dataset.base import ExampleRef
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from imstats.engine import RunPlan
+    from imstats._plan import RunPlan
 
 #: Pool breaks a shard may be in flight for before it is isolated.
 MAX_BREAKS = 2

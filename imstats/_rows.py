@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from imstats import registry
+from imstats._io import jsonable
 from imstats._progress import advance
 from imstats.dataset.base import ExampleRef, ImageReadError, Reader, reader_from_spec
 
@@ -100,7 +100,7 @@ def resolve_stats(
             {
                 "name": n,
                 "module": s.func.__module__,
-                "params": {k: _jsonable(v) for k, v in p.items()},
+                "params": {k: jsonable(v) for k, v in p.items()},
                 "resize_applies": s.resize_applies,
                 "fields": [f.name for f in s.fields],
             }
@@ -144,20 +144,6 @@ def _check_param_type(stat: str, key: str, value: Any, default: Any) -> Any:
             f"parameter {stat}.{key} must be {words} (like its default, {default!r}); got {value!r}"
         )
     return value
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, Path):
-        return str(v)
-    return repr(v)
 
 
 def _statistic(spec: dict[str, Any]) -> registry.Statistic:

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imstats._io import atomic_write
 from imstats._rows import _cached_reader, compute_rows, output_schema
 from imstats.dataset.base import ExampleRef, Reader
 
@@ -109,9 +110,11 @@ def write_shard(table: pa.Table, out_path: str | os.PathLike[str]) -> int:
     Returns the row count.
     """
     out_path = Path(out_path)
-    tmp = out_path.with_name(f"{out_path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, write_page_checksum=True)
-    os.replace(tmp, out_path)
+    atomic_write(  # "<shard>.tmp-<pid>": the name plan() cleans up after a killed run
+        out_path,
+        lambda tmp: pq.write_table(table, tmp, write_page_checksum=True),
+        temp_name=f"{out_path.name}.tmp-{os.getpid()}",
+    )
     return table.num_rows
 
 

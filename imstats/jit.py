@@ -71,8 +71,6 @@ from imstats._config import (
 __all__ = ["CacheWarning", "WarmupRecord", "cache_dir", "ensure_warm", "is_warm", "warmup"]
 
 _MARKER_FORMAT = 1
-# Statistics that have warm-up cases (kept in step with _cases(), which a test checks).
-_KERNEL_STATS = ("entropy", "segment_count", "edge_strength", "dct_coefficients")
 _CPUINFO_KEYS = {
     "vendor_id", "cpu family", "model", "model name", "stepping", "flags",  # x86
     "cpu implementer", "cpu architecture", "cpu variant", "cpu part", "features",  # arm
@@ -490,7 +488,9 @@ def is_warm(stats: list[str] | None = None) -> bool:
     root = cache_dir()
     if root is None:
         return False
-    wanted = set(_KERNEL_STATS if stats is None else stats) & set(_KERNEL_STATS)
+    from imstats.registry import STATISTICS  # every built-in statistic has warm-up cases
+
+    wanted = set(STATISTICS if stats is None else stats) & set(STATISTICS)
     if not wanted:
         return True  # nothing to compile
     data = _read_marker(root, _key())

@@ -2,12 +2,18 @@
 
 Each entry declares its Arrow fields up front, so a dataset run knows its output schema
 before the first image is read. Registering a name twice is an error, never a silent
-overwrite. Statistic modules register themselves when :mod:`imstats.stats` is imported.
+overwrite. Statistic modules register themselves when they are imported.
+
+This module is a leaf: it imports none of the statistics. :data:`STATISTICS`, the one
+ordered list of the built-in statistics (name -> defining module), is how it finds them;
+:func:`get` imports a statistic's module on first use and :func:`available` imports them
+all. Its order is the output column order (METHOD.md: entropy, segments, edges, dct).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +52,15 @@ class Statistic:
     resize_applies: bool = False
     batch: Callable[..., Any] | None = None
 
+
+# The built-in statistics, in output column order: name -> module that registers it.
+# Adding a statistic = writing its module and adding one line here.
+STATISTICS: dict[str, str] = {
+    "entropy": "imstats.stats.entropy",
+    "segment_count": "imstats.stats.segments",
+    "edge_strength": "imstats.stats.edges",
+    "dct_coefficients": "imstats.stats.dct",
+}
 
 _REGISTRY: dict[str, Statistic] = {}
 
@@ -97,25 +112,34 @@ def register_batch(name: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return deco
 
 
-def _load() -> None:
-    import imstats.stats  # noqa: F401  (registers every statistic module)
+def _load(name: str | None = None) -> None:
+    """Import the module of built-in statistic ``name`` (None: of every built-in one)."""
+    names = STATISTICS if name is None else [name] if name in STATISTICS else []
+    for n in names:
+        if n not in _REGISTRY:
+            importlib.import_module(STATISTICS[n])
+
+
+def _known() -> list[str]:
+    return sorted(set(STATISTICS) | set(_REGISTRY))
 
 
 def get(name: str) -> Statistic:
     """The registered statistic ``name``; ``KeyError`` listing the known names otherwise."""
-    _load()
+    _load(name)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(
-            f"unknown statistic {name!r}; known statistics: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        known = ", ".join(_known())
+        raise KeyError(f"unknown statistic {name!r}; known statistics: {known}") from None
 
 
 def available() -> list[str]:
-    """Names of all registered statistics, in registration order."""
+    """Names of all registered statistics: the built-in ones in :data:`STATISTICS` order, then
+    those registered by other modules (plug-ins), in registration order."""
     _load()
-    return list(_REGISTRY)
+    builtin = [n for n in STATISTICS if n in _REGISTRY]
+    return builtin + [n for n in _REGISTRY if n not in STATISTICS]
 
 
 def unregister(name: str) -> Statistic:

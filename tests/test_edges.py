@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import inspect
 import math
 from pathlib import Path
 
@@ -12,8 +14,12 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imstats.stats import _pmi_backproject as backproject
+from imstats.stats import _pmi_decimate as decimate
 from imstats.stats import _pmi_density as density
+from imstats.stats import _pmi_eigen as eigen
 from imstats.stats import _pmi_features as features
+from imstats.stats import _pmi_filters as pmi_filters
 from imstats.stats import _pmi_spectral as spectral
 from imstats.stats import edges
 from imstats.stats._pmi_joint import joint_pmi_weights, pmi_weights
@@ -35,13 +41,13 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_filters_equal_reference():
     ref = _ref("oeFilters_sigma1_support3_deriv1")
-    ours = spectral.oriented_filters(8, sigma=1.0, support=3.0)
+    ours = pmi_filters.oriented_filters(8, sigma=1.0, support=3.0)
     assert ours.shape == (7, 7, 8)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
 
 
 def test_filters_are_odd_zero_mean_unit_l1():
-    f = spectral.oriented_filters(8)
+    f = pmi_filters.oriented_filters(8)
     for o in range(8):
         fo = f[:, :, o]
         assert abs(fo.sum()) < 1e-15
@@ -51,7 +57,7 @@ def test_filters_are_odd_zero_mean_unit_l1():
 
 def test_filter_bad_derivative_order():
     with pytest.raises(ValueError, match="deriv must be 0, 1 or 2"):
-        spectral.oriented_filter(1.0, 3.0, 0.0, deriv=3)
+        pmi_filters.oriented_filter(1.0, 3.0, 0.0, deriv=3)
 
 
 @pytest.mark.parametrize("solver", ["dense", "sparse", "filtered"])
@@ -77,24 +83,24 @@ def astronaut_vectors():
 
 def test_float64_filtering_reproduces_reference_to_rounding(astronaut_vectors):
     e_ref = _ref("astronaut_speedy_exactPMI_seed1_E")
-    filters = spectral.oriented_filters()
-    e64 = spectral.oriented_edge_map(astronaut_vectors, filters, dtype=np.float64)
+    filters = pmi_filters.oriented_filters()
+    e64 = pmi_filters.oriented_edge_map(astronaut_vectors, filters, dtype=np.float64)
     assert np.abs(e64 - e_ref).max() < 1e-6
 
 
 def test_filtering_equals_scipy_correlate_on_real_eigenvectors(astronaut_vectors):
-    filters = spectral.oriented_filters()
+    filters = pmi_filters.oriented_filters()
     vecs = astronaut_vectors
     ref = naive.oriented_energy(vecs, filters)
-    e64 = spectral.oriented_energy(vecs, filters, dtype=np.float64)
+    e64 = pmi_filters.oriented_energy(vecs, filters, dtype=np.float64)
     np.testing.assert_allclose(e64, ref, rtol=0, atol=1e-12 * ref.max())
     # float32 sums: measured max abs diff 2.3e-7 of max E_o
-    e32 = spectral.oriented_energy(vecs, filters)
+    e32 = pmi_filters.oriented_energy(vecs, filters)
     np.testing.assert_allclose(e32, ref, rtol=0, atol=2e-6 * ref.max())
     ref_map = naive.oriented_edge_map(vecs, filters)
-    m64 = spectral.oriented_edge_map(vecs, filters, dtype=np.float64)
+    m64 = pmi_filters.oriented_edge_map(vecs, filters, dtype=np.float64)
     np.testing.assert_allclose(m64, ref_map, rtol=0, atol=1e-12 * ref_map.max())
-    m32 = spectral.oriented_edge_map(vecs, filters)
+    m32 = pmi_filters.oriented_edge_map(vecs, filters)
     np.testing.assert_allclose(m32, ref_map, rtol=0, atol=2e-6 * ref_map.max())
     assert abs(m32.sum() / ref_map.sum() - 1.0) < 1e-6
 
@@ -108,42 +114,42 @@ def test_filtering_equals_scipy_correlate_on_real_eigenvectors(astronaut_vectors
 )
 def test_filtering_equals_scipy_correlate_hypothesis(h, w, k, seed):
     vecs = np.random.default_rng(seed).random((h, w, k)) * 4.0
-    filters = spectral.oriented_filters()
+    filters = pmi_filters.oriented_filters()
     ref = naive.oriented_energy(vecs, filters)
     scale = max(ref.max(), 1e-300)
-    e64 = spectral.oriented_energy(vecs, filters, dtype=np.float64)
+    e64 = pmi_filters.oriented_energy(vecs, filters, dtype=np.float64)
     np.testing.assert_allclose(e64, ref, rtol=0, atol=1e-12 * scale)
-    e32 = spectral.oriented_energy(vecs, filters, dtype=np.float32)
+    e32 = pmi_filters.oriented_energy(vecs, filters, dtype=np.float32)
     np.testing.assert_allclose(e32, ref, rtol=0, atol=2e-6 * scale)
     ref_map = naive.oriented_edge_map(vecs, filters)
-    m64 = spectral.oriented_edge_map(vecs, filters, dtype=np.float64)
+    m64 = pmi_filters.oriented_edge_map(vecs, filters, dtype=np.float64)
     np.testing.assert_allclose(m64, ref_map, rtol=0, atol=1e-12 * scale)
-    m32 = spectral.oriented_edge_map(vecs, filters, dtype=np.float32)
+    m32 = pmi_filters.oriented_edge_map(vecs, filters, dtype=np.float32)
     np.testing.assert_allclose(m32, ref_map, rtol=0, atol=2e-6 * scale)
 
 
 @pytest.mark.parametrize(("n_orient", "sigma"), [(6, 1.0), (8, 1.5), (4, 0.7)])
 def test_other_filter_banks_take_the_general_kernel(n_orient, sigma):
-    filters = spectral.oriented_filters(n_orient, sigma=sigma)
-    assert spectral._mirror_weights(filters) is None
+    filters = pmi_filters.oriented_filters(n_orient, sigma=sigma)
+    assert pmi_filters._mirror_weights(filters) is None
     vecs = np.random.default_rng(n_orient).random((14, 17, 5))
     ref_map = naive.oriented_edge_map(vecs, filters)
-    m = spectral.oriented_edge_map(vecs, filters)
+    m = pmi_filters.oriented_edge_map(vecs, filters)
     np.testing.assert_allclose(m, ref_map, rtol=0, atol=1e-12 * ref_map.max())
 
 
 def test_default_bank_has_the_mirror_structure():
-    filters = spectral.oriented_filters()
-    ws, wa = spectral._mirror_weights(filters)
+    filters = pmi_filters.oriented_filters()
+    ws, wa = pmi_filters._mirror_weights(filters)
     assert ws.shape == wa.shape == (4, 12)
     # an asymmetric perturbation of one filter breaks it: the general kernel is used
     broken = filters.copy()
     broken[0, 1, 2] += 1e-3
     broken[6, 5, 2] -= 1e-3  # keep it odd
-    assert spectral._mirror_weights(broken) is None
+    assert pmi_filters._mirror_weights(broken) is None
     vecs = np.random.default_rng(0).random((9, 11, 3))
     np.testing.assert_allclose(
-        spectral.oriented_edge_map(vecs, broken),
+        pmi_filters.oriented_edge_map(vecs, broken),
         naive.oriented_edge_map(vecs, broken),
         rtol=0,
         atol=1e-12,
@@ -153,35 +159,37 @@ def test_default_bank_has_the_mirror_structure():
 def test_filtering_input_dtypes_give_the_same_map():
     # float32 input is read as is, float64 and integer input converted row by row
     vals = np.random.default_rng(3).integers(0, 50, (11, 12, 6))
-    filters = spectral.oriented_filters()
-    ref = spectral.oriented_edge_map(vals.astype(np.float64), filters)
-    np.testing.assert_array_equal(spectral.oriented_edge_map(vals.astype(np.float32), filters), ref)
-    np.testing.assert_array_equal(spectral.oriented_edge_map(vals, filters), ref)
+    filters = pmi_filters.oriented_filters()
+    ref = pmi_filters.oriented_edge_map(vals.astype(np.float64), filters)
+    np.testing.assert_array_equal(
+        pmi_filters.oriented_edge_map(vals.astype(np.float32), filters), ref
+    )
+    np.testing.assert_array_equal(pmi_filters.oriented_edge_map(vals, filters), ref)
     # a non-contiguous view
     wide = np.zeros((11, 12, 12))
     wide[:, :, ::2] = vals
-    np.testing.assert_array_equal(spectral.oriented_edge_map(wide[:, :, ::2], filters), ref)
+    np.testing.assert_array_equal(pmi_filters.oriented_edge_map(wide[:, :, ::2], filters), ref)
 
 
 def test_border_factors_equal_plain_loop():
     for h, w in ((40, 60), (31, 17), (8, 8)):
         thetas = np.arange(1, 9) * math.pi / 8
         np.testing.assert_allclose(
-            spectral.border_factors(h, w, thetas), naive.border_factors(h, w, 8), atol=1e-15
+            pmi_filters.border_factors(h, w, thetas), naive.border_factors(h, w, 8), atol=1e-15
         )
 
 
 def test_filtering_bad_input():
-    filters = spectral.oriented_filters()
+    filters = pmi_filters.oriented_filters()
     vecs = np.zeros((8, 8, 2))
     with pytest.raises(TypeError, match="dtype must be float32 or float64; got int32"):
-        spectral.oriented_energy(vecs, filters, dtype=np.int32)
+        pmi_filters.oriented_energy(vecs, filters, dtype=np.int32)
     with pytest.raises(TypeError, match="dtype must be float32 or float64; got float16"):
-        spectral.oriented_edge_map(vecs, filters, dtype=np.float16)
+        pmi_filters.oriented_edge_map(vecs, filters, dtype=np.float16)
     with pytest.raises(ValueError, match=r"vecs must be \(h, w, k\) vector images"):
-        spectral.oriented_edge_map(np.zeros((8, 8)), filters)
+        pmi_filters.oriented_edge_map(np.zeros((8, 8)), filters)
     with pytest.raises(ValueError, match="smaller than the filter half-size 3"):
-        spectral.oriented_edge_map(np.zeros((2, 8, 1)), filters)
+        pmi_filters.oriented_edge_map(np.zeros((2, 8, 1)), filters)
 
 
 def _reference_w() -> sp.csr_matrix:
@@ -202,25 +210,25 @@ def _same_vectors(vecs: np.ndarray, ref: np.ndarray) -> float:
 def _spy_on_filter(monkeypatch) -> list[bool]:
     """Record, for each call of the Chebyshev-filtered Lanczos, whether it answered."""
     found: list[bool] = []
-    original = spectral._chebyshev_top_eigs
+    original = eigen._chebyshev_top_eigs
 
     def spy(*args):
         res = original(*args)
         found.append(res is not None)
         return res
 
-    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", spy)
+    monkeypatch.setattr(eigen, "_chebyshev_top_eigs", spy)
     return found
 
 
 @pytest.mark.parametrize("psd", [True, False])
 def test_filtered_solver_equals_dense_and_lowers_a_too_high_cut(monkeypatch, psd):
-    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
-    vals_d, vecs_d = spectral.generalized_ncuts(a, 30, solver="dense")
+    a, _, _ = decimate.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals_d, vecs_d = eigen.generalized_ncuts(a, 30, solver="dense")
     found = _spy_on_filter(monkeypatch)
     # a first cut-off far above lambda_30 leaves fewer than 30 eigenvalues above it
-    monkeypatch.setattr(spectral, "FILTER_KAPPA", 5.0)
-    vals_f, vecs_f = spectral.generalized_ncuts(a, 30, solver="filtered", psd=psd)
+    monkeypatch.setattr(eigen, "FILTER_KAPPA", 5.0)
+    vals_f, vecs_f = eigen.generalized_ncuts(a, 30, solver="filtered", psd=psd)
     assert found[0] is False and found[-1] is True
     np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-12)
     assert _same_vectors(vecs_f, vecs_d) < 1e-8
@@ -236,9 +244,9 @@ def test_diagonal_storage_products_equal_csr(n, band, degree, seed):
     m = sp.random(n, n, density=0.6, random_state=rng, format="csr")
     m = sp.triu(m) - sp.triu(m, band + 1)  # diagonals 0 .. band, some entries zero
     m = sp.csr_matrix(m + sp.triu(m, 1).T)
-    offsets, data = spectral.symmetric_diagonals(m, min_fill=0.0)
+    offsets, data = eigen.symmetric_diagonals(m, min_fill=0.0)
     x = rng.standard_normal(n)
-    got = spectral._sym_dia_matvec_kernel(offsets, data, x, np.empty(n))
+    got = eigen._sym_dia_matvec_kernel(offsets, data, x, np.empty(n))
     np.testing.assert_allclose(got, m @ x, rtol=0, atol=1e-13 * (1 + np.abs(x).sum()))
     # T_degree(alpha M + beta) x by the three-term recurrence on the CSR matrix
     alpha, beta = 1.7, -0.3
@@ -246,7 +254,7 @@ def test_diagonal_storage_products_equal_csr(n, band, degree, seed):
     for _ in range(degree - 1):
         t0, t1 = t1, 2 * (alpha * (m @ t1) + beta * t1) - t0
     work = np.empty((3, n))
-    cheb = spectral._sym_dia_chebyshev_kernel(
+    cheb = eigen._sym_dia_chebyshev_kernel(
         offsets, data, x, alpha, beta, degree, work[0], work[1], work[2]
     )
     np.testing.assert_allclose(cheb, t1, rtol=1e-11, atol=1e-11 * np.abs(t1).max())
@@ -255,9 +263,9 @@ def test_diagonal_storage_products_equal_csr(n, band, degree, seed):
 def test_symmetric_diagonals_reject_scattered_matrices():
     rng = np.random.default_rng(3)
     m = sp.random(400, 400, density=0.002, random_state=rng, format="csr")
-    assert spectral.symmetric_diagonals(m + m.T) is None
+    assert eigen.symmetric_diagonals(m + m.T) is None
     band = sp.diags([np.ones(399), 2 * np.ones(400), np.ones(399)], [-1, 0, 1])
-    offsets, data = spectral.symmetric_diagonals(band)
+    offsets, data = eigen.symmetric_diagonals(band)
     np.testing.assert_array_equal(offsets, [0, 1])
     np.testing.assert_array_equal(data, [[2.0] * 400, [1.0] * 399 + [0.0]])
 
@@ -268,41 +276,41 @@ def test_filtered_solver_both_products_and_degrees_equal_dense(monkeypatch, band
     # its nodes permuted when not banded (then the CSR products are used)
     dys, dxs = density.half_disk_offsets(3)
     wh = np.random.default_rng(5).random((48 * 48, dys.size)) + 0.01
-    a, _, _ = spectral.dncuts_decimate(density.affinity_matrix(wh, (48, 48), dys, dxs), (48, 48), 1)
+    a, _, _ = decimate.dncuts_decimate(density.affinity_matrix(wh, (48, 48), dys, dxs), (48, 48), 1)
     if not banded:
         perm = np.random.default_rng(6).permutation(a.shape[0])
         a = sp.csr_matrix(a[perm][:, perm])
     deg = np.asarray(a.sum(axis=1)).ravel()
-    norm_a = spectral._normalized_affinity(a, deg)
-    assert (spectral.symmetric_diagonals(norm_a) is not None) == banded
-    vals_d, vecs_d = spectral.generalized_ncuts(a, 40, solver="dense")
+    norm_a = eigen._normalized_affinity(a, deg)
+    assert (eigen.symmetric_diagonals(norm_a) is not None) == banded
+    vals_d, vecs_d = eigen.generalized_ncuts(a, 40, solver="dense")
     # a first cut-off with room to filter (576 nodes is below the default's reach)
-    monkeypatch.setattr(spectral, "FILTER_KAPPA", 1.5 * a.shape[0] * vals_d[-1])
+    monkeypatch.setattr(eigen, "FILTER_KAPPA", 1.5 * a.shape[0] * vals_d[-1])
     found = _spy_on_filter(monkeypatch)
     for high in (10**9, 0):  # CHEB_DEGREE, then CHEB_HIGH_DEGREE
-        monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", high)
+        monkeypatch.setattr(eigen, "CHEB_HIGH_DEGREE_NODES", high)
         found.clear()
-        vals_f, vecs_f = spectral.generalized_ncuts(a, 40, solver="filtered", psd=True)
+        vals_f, vecs_f = eigen.generalized_ncuts(a, 40, solver="filtered", psd=True)
         assert found == [True]  # the filter, not the plain-Lanczos fallback, answered
         np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-10)
         assert _same_vectors(vecs_f, vecs_d) < 1e-8
 
 
 def test_filtered_high_degree_equals_dense_on_reference_affinity(monkeypatch):
-    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
-    monkeypatch.setattr(spectral, "CHEB_HIGH_DEGREE_NODES", 0)
-    assert spectral.symmetric_diagonals(a) is not None
-    vals_d, vecs_d = spectral.generalized_ncuts(a, 100, solver="dense")
-    vals_f, vecs_f = spectral.generalized_ncuts(a, 100, solver="filtered", psd=True)
+    a, _, _ = decimate.dncuts_decimate(_reference_w(), (96, 96), 2)
+    monkeypatch.setattr(eigen, "CHEB_HIGH_DEGREE_NODES", 0)
+    assert eigen.symmetric_diagonals(a) is not None
+    vals_d, vecs_d = eigen.generalized_ncuts(a, 100, solver="dense")
+    vals_f, vecs_f = eigen.generalized_ncuts(a, 100, solver="filtered", psd=True)
     np.testing.assert_allclose(vals_f, vals_d, rtol=0, atol=1e-10)
     assert _same_vectors(vecs_f, vecs_d) < 1e-8
 
 
 def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
-    a, _, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
-    monkeypatch.setattr(spectral, "_chebyshev_top_eigs", None)  # must not be called
-    vals_f, vecs_f = spectral.generalized_ncuts(a, 100, solver="filtered", psd=True)
-    vals_s, vecs_s = spectral.generalized_ncuts(a, 100, solver="sparse")
+    a, _, _ = decimate.dncuts_decimate(_reference_w(), (96, 96), 2)
+    monkeypatch.setattr(eigen, "_chebyshev_top_eigs", None)  # must not be called
+    vals_f, vecs_f = eigen.generalized_ncuts(a, 100, solver="filtered", psd=True)
+    vals_s, vecs_s = eigen.generalized_ncuts(a, 100, solver="sparse")
     np.testing.assert_array_equal(vals_f, vals_s)
     np.testing.assert_array_equal(vecs_f, vecs_s)
 
@@ -310,9 +318,9 @@ def test_filtered_solver_without_room_to_filter_is_plain_lanczos(monkeypatch):
 def test_spectral_vectors_equal_whitening_as_written():
     # METHOD.md step 7 literally: back-project with the B products, ZCA-whiten (centre,
     # covariance, map, RMS), then min-max scale each vector and divide by sqrt(lambda)
-    a, bs, _ = spectral.dncuts_decimate(_reference_w(), (96, 96), 2)
-    vals, ev = spectral.generalized_ncuts(a, 100, solver="dense")
-    np.testing.assert_array_equal(spectral.back_project(ev, []), ev)
+    a, bs, _ = decimate.dncuts_decimate(_reference_w(), (96, 96), 2)
+    vals, ev = eigen.generalized_ncuts(a, 100, solver="dense")
+    np.testing.assert_array_equal(backproject.back_project(ev, []), ev)
     ref, vals = naive.scaled_vectors(vals, ev, bs)
     vecs, kept = spectral.spectral_vectors(None, (96, 96), decimated=(a, bs), solver="dense")
     np.testing.assert_array_equal(kept, vals)
@@ -322,14 +330,14 @@ def test_spectral_vectors_equal_whitening_as_written():
 @pytest.mark.parametrize("n_decimations", [0, 1])
 def test_scaled_vectors_equal_whitening_as_written_small(monkeypatch, n_decimations):
     # no back-projection at all, and one level with X^T X summed over blocks of 7 rows
-    monkeypatch.setattr(spectral, "GRAM_BLOCK_ROWS", 7)
+    monkeypatch.setattr(backproject, "GRAM_BLOCK_ROWS", 7)
     dys, dxs = density.half_disk_offsets(2)
     wh = np.random.default_rng(4).random((12 * 10, dys.size)) + 0.01
-    a, bs, shape = spectral.dncuts_decimate(
+    a, bs, shape = decimate.dncuts_decimate(
         density.affinity_matrix(wh, (12, 10), dys, dxs), (12, 10), n_decimations
     )
-    vals, ev = spectral.generalized_ncuts(a, 12, solver="dense")
-    vecs, kept = spectral.scaled_vectors(vals, ev, bs, (12, 10))
+    vals, ev = eigen.generalized_ncuts(a, 12, solver="dense")
+    vecs, kept = backproject.scaled_vectors(vals, ev, bs, (12, 10))
     ref, ref_vals = naive.scaled_vectors(vals, ev, bs)
     np.testing.assert_array_equal(kept, ref_vals)
     assert vecs.shape == (12, 10, 11)
@@ -341,13 +349,13 @@ def test_back_project_and_minmax_kernels_equal_scipy_numpy():
     b1 = sp.random(60, 25, density=0.2, random_state=1, format="csr")
     b2 = sp.random(25, 7, density=0.3, random_state=2, format="csr")
     ev = rng.standard_normal((7, 5))
-    np.testing.assert_allclose(spectral.back_project(ev, [b1, b2]), b1 @ (b2 @ ev), atol=1e-14)
+    np.testing.assert_allclose(backproject.back_project(ev, [b1, b2]), b1 @ (b2 @ ev), atol=1e-14)
     y = rng.standard_normal((40, 4))
     y[:, 2] = 0.25  # a constant column scales to 0
     vals = np.array([0.5, 2.0, 1.0, 0.1])
     ref = (y - y.min(axis=0)) / np.where(np.ptp(y, axis=0) > 0, np.ptp(y, axis=0), np.inf)
     ref /= np.sqrt(vals)
-    np.testing.assert_allclose(spectral._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
+    np.testing.assert_allclose(backproject._minmax_scale_kernel(y.copy(), vals), ref, atol=1e-15)
 
 
 def _assert_same_decimation(got, ref):
@@ -370,7 +378,7 @@ def test_decimation_equals_definition_on_local_grids(h, w, radius, seed):
     wh = np.random.default_rng(seed).random((h * w, dys.size)) + 0.01
     a = density.affinity_matrix(wh, (h, w), dys, dxs)
     n_dec = 2 if min(h, w) >= 8 else 1
-    got = spectral.dncuts_decimate(a, (h, w), n_dec)
+    got = decimate.dncuts_decimate(a, (h, w), n_dec)
     _assert_same_decimation(got, naive.decimate(a, (h, w), n_dec))
     assert abs(got[0] - got[0].T).max() == 0.0  # the kernel's product is symmetric exactly
     assert got[2] == (((h // 2) // 2, (w // 2) // 2) if n_dec == 2 else (h // 2, w // 2))
@@ -382,22 +390,22 @@ def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
     m = sp.random(12 * 14, 12 * 14, density=0.2, random_state=rng, format="csr")
     a = sp.csr_matrix(m + m.T)
     calls = []
-    kernel = spectral._decimate_kernel
+    kernel = decimate._decimate_kernel
 
     def spy(*args):
         res = kernel(*args)
         calls.append(res[0].size > 0)
         return res
 
-    monkeypatch.setattr(spectral, "_decimate_kernel", spy)
-    monkeypatch.setattr(spectral, "MAX_WINDOW", 100)  # offsets up to 11 x 13: declined
-    got = spectral.dncuts_decimate(a, (12, 14), 2)
+    monkeypatch.setattr(decimate, "_decimate_kernel", spy)
+    monkeypatch.setattr(decimate, "MAX_WINDOW", 100)  # offsets up to 11 x 13: declined
+    got = decimate.dncuts_decimate(a, (12, 14), 2)
     assert calls[0] is False
     _assert_same_decimation(got, naive.decimate(a, (12, 14), 2))
-    monkeypatch.setattr(spectral, "MAX_WINDOW", 10**6)  # the kernel on the same matrix
+    monkeypatch.setattr(decimate, "MAX_WINDOW", 10**6)  # the kernel on the same matrix
     calls.clear()
     _assert_same_decimation(
-        spectral.dncuts_decimate(a, (12, 14), 2), naive.decimate(a, (12, 14), 2)
+        decimate.dncuts_decimate(a, (12, 14), 2), naive.decimate(a, (12, 14), 2)
     )
     assert calls == [True, True]
 
@@ -405,18 +413,18 @@ def test_decimation_of_a_non_local_matrix_uses_sparse_products(monkeypatch):
 def test_decimation_equals_definition_on_reference_affinity():
     w = _reference_w()
     _assert_same_decimation(
-        spectral.dncuts_decimate(w, (96, 96), 2), naive.decimate(w, (96, 96), 2)
+        decimate.dncuts_decimate(w, (96, 96), 2), naive.decimate(w, (96, 96), 2)
     )
 
 
 def test_generalized_ncuts_bad_solver():
     with pytest.raises(ValueError, match="solver must be 'auto', 'dense', 'sparse' or 'filtered'"):
-        spectral.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")
+        eigen.generalized_ncuts(sp.csr_matrix(np.ones((4, 4))), 2, solver="lobpcg")
 
 
 def test_border_factors_interior_is_one():
     thetas = np.arange(1, 9) * math.pi / 8
-    f = spectral.border_factors(40, 60, thetas)
+    f = pmi_filters.border_factors(40, 60, thetas)
     assert f.shape == (8, 40, 60)
     np.testing.assert_allclose(f[:, 10:30, 10:50], 1.0)
     # vertical-edge orientation (theta = pi/2... index 3) is suppressed at the left border
@@ -952,3 +960,28 @@ def test_default_pixel_limit_refuses_a_large_image_at_once():
     from imstats import registry
 
     assert registry.get("edge_strength").defaults["max_pixels"] == 4_000_000
+
+
+def test_pmi_params_is_frozen_checked_and_typed():
+    p = edges.PMIParams(n_samples=np.int64(7), bandwidth=1, eig_solver="dense")
+    assert (type(p.n_samples), type(p.bandwidth), p.eig_solver) == (int, float, "dense")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.n_eigs = 3
+    with pytest.raises(ValueError, match=r"var_radius must be an integer from 1 to 20; got 0"):
+        edges.PMIParams(var_radius=0)
+    with pytest.raises(ValueError, match="eig_solver must be 'auto', 'dense'"):
+        edges.PMIParams(eig_solver="lapack")
+    # the public signatures take their defaults from it
+    sig = inspect.signature(edges.edge_strength).parameters
+    for f in dataclasses.fields(edges.PMIParams):
+        assert sig[f.name].default == getattr(edges.PMIParams(), f.name)
+
+
+def test_the_pipeline_times_each_stage():
+    img = np.zeros((48, 48, 3), np.uint8)
+    img[:, 24:] = 255
+    times = {}
+    edges._edge_map(img, np.random.default_rng(0), edges.PMIParams(), timings=times)
+    stages = {"features", "sampling_kde_fit", "affinity_pmi", "eigen", "backproject_whiten"}
+    assert stages | {"filtering"} == set(times)
+    assert all(t > 0 for t in times.values())

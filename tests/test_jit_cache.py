@@ -256,7 +256,7 @@ def test_the_warmup_cases_cover_the_registered_statistics():
     builtin = {
         n for n in registry.available() if registry.get(n).func.__module__.startswith("imstats.")
     }
-    assert set(jit._cases()) == set(jit._KERNEL_STATS) == builtin  # (tests register others)
+    assert set(jit._cases()) == set(registry.STATISTICS) == builtin  # (tests register others)
 
 
 @pytest.mark.slow

@@ -5,24 +5,15 @@
 (:mod:`imstats.dataset.sniff`).
 """
 
-from imstats.dataset import (  # noqa: F401
-    cifar,
-    folder,
-    imagenet,
-    kth,
-    memory,
-    mnist,
-    parquet,
-    voc,
-    webdataset,
-)
 from imstats.dataset.base import (
+    READER_MODULES,
     DatasetNotFoundError,
     DuplicateIdError,
     ExampleRef,
     ImageReadError,
     NoExamplesError,
     Reader,
+    _load_all,
     available_readers,
     get_reader,
     reader_from_spec,
@@ -32,7 +23,10 @@ from imstats.dataset.base import (
 )
 from imstats.dataset.sniff import no_examples_message, readers_for
 
+_load_all()  # registers every reader of base.READER_MODULES
+
 __all__ = [
+    "READER_MODULES",
     "DatasetNotFoundError",
     "DuplicateIdError",
     "ExampleRef",

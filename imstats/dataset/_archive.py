@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from imstats.dataset._files import DECODE_OPTIONS
 from imstats.dataset.imageio import DEFAULT_MAX_PIXELS
-
-
-def check_options(reader: str, options: dict[str, Any], known: Iterable[str]) -> None:
-    """ValueError naming the known options when ``options`` holds another one (a typo)."""
-    allowed = sorted({*known, *DECODE_OPTIONS})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"dataset {reader!r} has no option {', '.join(map(repr, unknown))}; "
-            f"its options are: {', '.join(allowed)}"
-        )
 
 
 def decode_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import heapq
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,8 @@ class FileReader(Reader):
     must be a folder: a file (a Parquet shard, a tar) is a DatasetNotFoundError naming the
     readers that fit it.
     """
+
+    option_names: ClassVar[tuple[str, ...]] = DECODE_OPTIONS
 
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(root, **options)

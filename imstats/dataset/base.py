@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from imstats._io import jsonable
+
 
 class DuplicateIdError(ValueError):
     """A reader listed two examples with one id (tables join on ids, so this is refused)."""
@@ -119,6 +121,19 @@ class ExampleRef:
     source: Any = None
 
 
+def check_options(reader: Reader | type[Reader], options: dict[str, Any]) -> None:
+    """ValueError naming the unknown options and the valid ones when ``options`` holds an
+    option that ``reader`` does not declare in ``option_names`` (a typo like ``max_pixel``)."""
+    unknown = sorted(set(options) - set(reader.option_names))
+    if unknown:
+        name = getattr(reader, "name", None) or getattr(reader, "__name__", type(reader).__name__)
+        allowed = ", ".join(sorted(reader.option_names)) or "none (it takes no options)"
+        raise ValueError(
+            f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options are: {allowed}"
+        )
+
+
 def unique_ids(refs: Iterable[ExampleRef], dataset: str, hint: str = "") -> Iterator[ExampleRef]:
     """``refs`` unchanged; :class:`DuplicateIdError` at the first id seen twice.
 
@@ -154,8 +169,12 @@ class Reader(ABC):
     default_resize: ClassVar[int | None] = None
     # usual install locations, tried after --root and $IMSTATS_DATA/<name>
     default_roots: ClassVar[tuple[str, ...]] = ()
+    # the reader options it accepts (``get_reader(name, root, **options)``, the CLI's
+    # --option); any other is a ValueError naming it and these, before any file is read
+    option_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        check_options(self, options)
         self.options = dict(options)
         self.root: Path | None = resolve_root(self, root) if self.needs_root else None
 
@@ -198,7 +217,7 @@ class Reader(ABC):
             "dataset": self.name,
             "module": type(self).__module__,
             "root": None if self.root is None else str(self.root),
-            "options": {k: _jsonable(v) for k, v in self.options.items()},
+            "options": {k: jsonable(v) for k, v in self.options.items()},
         }
 
     def describe(self) -> dict[str, Any]:
@@ -209,14 +228,6 @@ class Reader(ABC):
             "multilabel": self.multilabel,
             "classes": self.classes(),
         }
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, tuple):
-        return list(v)
-    return v
 
 
 def resolve_root(reader: Reader, root: str | os.PathLike[str] | None) -> Path:
@@ -250,6 +261,20 @@ def resolve_root(reader: Reader, root: str | os.PathLike[str] | None) -> Path:
     )
 
 
+# The modules of the built-in readers, imported by _load_all() (so this module imports
+# none of them: it stays a leaf of the import graph). A reader = one module + one line here.
+READER_MODULES = (
+    "imstats.dataset.cifar",
+    "imstats.dataset.folder",
+    "imstats.dataset.imagenet",
+    "imstats.dataset.kth",
+    "imstats.dataset.memory",
+    "imstats.dataset.mnist",
+    "imstats.dataset.parquet",
+    "imstats.dataset.voc",
+    "imstats.dataset.webdataset",
+)
+
 _READERS: dict[str, type[Reader]] = {}
 
 
@@ -267,7 +292,9 @@ def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
 
 
 def _load_all() -> None:
-    import imstats.dataset  # noqa: F401  (imports every reader module)
+    """Import every built-in reader module (each registers its readers)."""
+    for module in READER_MODULES:
+        importlib.import_module(module)
 
 
 def get_reader(name: str, root: str | os.PathLike[str] | None = None, **options: Any) -> Reader:

@@ -149,6 +149,7 @@ class ImageNetReader(FileReader):
     """ILSVRC-2012 train/val; val labels from class folders or a ground-truth file."""
 
     splits = ("train", "val")
+    option_names = ("devkit", *FileReader.option_names)
     default_resize = 128  # METHOD.md: entropy and DCT on 128 x 128 (bilinear) images
     extra_fields = (pa.field("wnid", pa.string()),)
     default_roots = (

@@ -74,6 +74,7 @@ class KTHTips2bReader(FileReader):
         pa.field("illumination", pa.string()),
         pa.field("rotation", pa.int64()),
     )
+    option_names = ("test_sample", *FileReader.option_names)
 
     def __init__(self, root: Any = None, **options: Any) -> None:
         super().__init__(root, **options)

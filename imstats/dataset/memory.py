@@ -162,6 +162,7 @@ class PixelsReader(Reader):
 
     needs_root = False
     splits = ("train", "test", "val", "all")
+    option_names = ("classes", "multilabel", "extra_schema", "for")  # what spec_for writes
 
     def __init__(self, root: Any = None, **options: Any) -> None:
         super().__init__(None, **options)

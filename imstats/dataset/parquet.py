@@ -42,6 +42,10 @@ stamp of an example is its file's size and modification time.
 
 Options: ``image_key``, ``label_key``, ``id_key``, ``split``, and the decoding options
 ``max_pixels``, ``alpha``, ``exif_transpose`` (as for the file readers).
+
+This module stays one file (about 600 lines): it is one reader class, and the helpers
+below it read the Parquet and Arrow layouts for that class alone; split apart, each half
+would only make sense next to the other.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from imstats.dataset._archive import check_options, data_files, decode_options, file_stamp
+from imstats.dataset._archive import data_files, decode_options, file_stamp
+from imstats.dataset._files import DECODE_OPTIONS
 from imstats.dataset.base import (
     DatasetNotFoundError,
     ExampleRef,
@@ -101,9 +106,10 @@ class _Cursor:
 class ParquetReader(Reader):
     """Hugging Face ``datasets`` data in Parquet or Arrow files, read with pyarrow."""
 
+    option_names = ("image_key", "label_key", "id_key", "split", *DECODE_OPTIONS)
+
     def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(root, **options)
-        check_options(self.name, options, ("image_key", "label_key", "id_key", "split"))
         assert self.root is not None
         self.files = self._find_files(self.root)
         self._by_rel = {f.rel: f for f in self.files}

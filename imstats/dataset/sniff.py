@@ -65,7 +65,7 @@ def readers_for(path: str | os.PathLike[str]) -> list[str]:
 
 
 def _expand_or_empty(text: str) -> list[str]:
-    from imstats.dataset.webdataset import expand_braces
+    from imstats.dataset._braces import expand_braces
 
     try:
         return [s for s in expand_braces(text)[:SCAN_LIMIT] if Path(s).expanduser().is_file()]

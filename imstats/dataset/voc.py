@@ -128,6 +128,7 @@ class VOCReader(FileReader):
     """PASCAL VOC 2007/2012, multi-label, train = 07+12 trainval, test = 07 test."""
 
     multilabel = True
+    option_names = ("train_sets", "test_sets", *FileReader.option_names)
     extra_fields = (
         pa.field("n_instances", pa.int64()),
         pa.field("bbox_area_ratio", pa.float64()),

@@ -1,10 +1,3 @@
-"""One module per statistic; importing this package registers all of them."""
-
-# Each import registers its statistic in imstats.registry (order = output column order,
-# METHOD.md's order: entropy, segments, edges, dct), so the import order is kept as written.
-# isort: off
-from imstats.stats import entropy as _entropy  # noqa: F401
-from imstats.stats import segments as _segments  # noqa: F401
-from imstats.stats import edges as _edges  # noqa: F401
-from imstats.stats import dct as _dct  # noqa: F401
-# isort: on
+"""One module per statistic. Importing this package registers nothing: the registry
+(:data:`imstats.registry.STATISTICS`, the one ordered list of statistics) imports a
+statistic's module when the statistic is first asked for."""

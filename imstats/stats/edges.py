@@ -10,12 +10,13 @@ edge map E. The statistic is sum(E).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import time
 
 import numpy as np
 import pyarrow as pa
 
+from imstats._timing import timed
 from imstats._validation import (
     check_image,
     check_max_pixels,
@@ -25,7 +26,8 @@ from imstats._validation import (
 )
 from imstats.registry import register
 
-# The pipeline's modules (_pmi_density, _pmi_features, _pmi_joint, _pmi_spectral) are
+# The pipeline's modules (_pmi_density, _pmi_features, _pmi_joint, _pmi_decimate,
+# _pmi_eigen, _pmi_backproject, _pmi_filters and _pmi_spectral, which joins the last four) are
 # imported on the first edge map, not with the registry: they bring scipy.sparse,
 # scipy.linalg and scipy.sparse.linalg (about 0.3 s) and 30 kernels, which a process
 # computing other statistics does not need.
@@ -69,62 +71,114 @@ def _check_seed(seed: object) -> object:
     )
 
 
-def _check_params(
-    n_samples: object,
-    bandwidth: object,
-    rho: object,
-    reg: object,
-    radius: object,
-    n_eigs: object,
-    n_decimations: object,
-    n_orient: object,
-    sigma: object,
-    var_radius: object,
-) -> None:
-    check_range(
-        n_samples, "n_samples", 1, MAX_SAMPLES, integer=True, hint="The original draws 5000."
-    )
-    check_range(
-        bandwidth,
-        "bandwidth",
-        MIN_BANDWIDTH,
-        1,
-        hint="Features are scaled to [0, 1]; the original uses 0.05.",
-    )
-    check_range(rho, "rho", 0, MAX_RHO, lo_open=True, hint="The original uses 1.25.")
-    check_range(
-        reg, "reg", *REG_RANGE, hint="It keeps the logarithm finite; the original uses 100."
-    )
-    check_range(radius, "radius", 1, MAX_RADIUS, integer=True, hint="The original uses 5.")
-    check_range(n_eigs, "n_eigs", 2, MAX_EIGS, integer=True, hint="The original uses 100.")
-    check_range(
-        n_decimations,
-        "n_decimations",
-        0,
-        MAX_DECIMATIONS,
-        integer=True,
-        hint="The original uses 2.",
-    )
-    check_range(n_orient, "n_orient", 1, MAX_ORIENT, integer=True, hint="The original uses 8.")
-    check_range(sigma, "sigma", 0, MAX_SIGMA, lo_open=True, hint="The original uses 1.")
-    check_range(var_radius, "var_radius", 1, MAX_RADIUS, integer=True, hint="The original uses 2.")
+@dataclasses.dataclass(frozen=True)
+class PMIParams:
+    """The parameters of the PMI pipeline, checked against their ranges on creation.
+
+    The fields, their defaults and their ranges are those of :func:`edge_map` (see its
+    docstring); integers are stored as ``int`` and reals as ``float``. The seed and the
+    pixel limit are not pipeline parameters: :func:`edge_map` checks them per call.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A parameter outside its range or of the wrong type (the message names it), an
+        unknown ``eig_solver``.
+
+    Examples
+    --------
+    >>> PMIParams(n_eigs=25).n_eigs
+    25
+    >>> PMIParams(rho=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: rho must be a number in (0, 5]; got 0.0. The original uses 1.25.
+    """
+
+    n_samples: int = 5000
+    bandwidth: float = 0.05
+    rho: float = 1.25
+    reg: float = 100.0
+    radius: int = 5
+    n_eigs: int = 100
+    n_decimations: int = 2
+    n_orient: int = 8
+    sigma: float = 1.0
+    var_radius: int = 2
+    eig_solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_range(
+            self.n_samples,
+            "n_samples",
+            1,
+            MAX_SAMPLES,
+            integer=True,
+            hint="The original draws 5000.",
+        )
+        check_range(
+            self.bandwidth,
+            "bandwidth",
+            MIN_BANDWIDTH,
+            1,
+            hint="Features are scaled to [0, 1]; the original uses 0.05.",
+        )
+        check_range(self.rho, "rho", 0, MAX_RHO, lo_open=True, hint="The original uses 1.25.")
+        check_range(
+            self.reg,
+            "reg",
+            *REG_RANGE,
+            hint="It keeps the logarithm finite; the original uses 100.",
+        )
+        check_range(self.radius, "radius", 1, MAX_RADIUS, integer=True, hint="The original uses 5.")
+        check_range(self.n_eigs, "n_eigs", 2, MAX_EIGS, integer=True, hint="The original uses 100.")
+        check_range(
+            self.n_decimations,
+            "n_decimations",
+            0,
+            MAX_DECIMATIONS,
+            integer=True,
+            hint="The original uses 2.",
+        )
+        check_range(
+            self.n_orient, "n_orient", 1, MAX_ORIENT, integer=True, hint="The original uses 8."
+        )
+        check_range(self.sigma, "sigma", 0, MAX_SIGMA, lo_open=True, hint="The original uses 1.")
+        check_range(
+            self.var_radius,
+            "var_radius",
+            1,
+            MAX_RADIUS,
+            integer=True,
+            hint="The original uses 2.",
+        )
+        from imstats.stats._pmi_eigen import check_solver
+
+        check_solver("eig_solver", self.eig_solver)
+        for f in dataclasses.fields(self):
+            if f.type in ("int", "float"):
+                convert = int if f.type == "int" else float
+                object.__setattr__(self, f.name, convert(getattr(self, f.name)))
+
+
+_DEFAULT = PMIParams()  # the defaults of edge_map's and edge_strength's signatures
 
 
 def edge_map(
     image: np.ndarray,
     *,
     seed: int | np.random.Generator | None = None,
-    n_samples: int = 5000,
-    bandwidth: float = 0.05,
-    rho: float = 1.25,
-    reg: float = 100.0,
-    radius: int = 5,
-    n_eigs: int = 100,
-    n_decimations: int = 2,
-    n_orient: int = 8,
-    sigma: float = 1.0,
-    var_radius: int = 2,
-    eig_solver: str = "auto",
+    n_samples: int = _DEFAULT.n_samples,
+    bandwidth: float = _DEFAULT.bandwidth,
+    rho: float = _DEFAULT.rho,
+    reg: float = _DEFAULT.reg,
+    radius: int = _DEFAULT.radius,
+    n_eigs: int = _DEFAULT.n_eigs,
+    n_decimations: int = _DEFAULT.n_decimations,
+    n_orient: int = _DEFAULT.n_orient,
+    sigma: float = _DEFAULT.sigma,
+    var_radius: int = _DEFAULT.var_radius,
+    eig_solver: str = _DEFAULT.eig_solver,
     max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """PMI boundary map E of one image, at half resolution, in raw units.
@@ -231,63 +285,39 @@ def edge_map(
             f"decimations reduce to 2 x 2 nodes). Use a larger or upsampled image."
         )
     seed = _check_seed(seed)
-    _check_params(
-        n_samples,
-        bandwidth,
-        rho,
-        reg,
-        radius,
-        n_eigs,
-        n_decimations,
-        n_orient,
-        sigma,
-        var_radius,
-    )
-    from imstats.stats import _pmi_spectral as spectral
-
-    spectral._check_solver("eig_solver", eig_solver)
-    check_pixels(arr.shape, check_max_pixels(max_pixels), "edge_strength", MIB_PER_MPX)
-    h0, w0 = arr.shape[:2]
-    if n_decimations > 2 and min(h0, w0) < 4 * 2**n_decimations:
-        raise ValueError(
-            f"image is {h0} x {w0} pixels; {n_decimations} decimations need at least "
-            f"{4 * 2**n_decimations} pixels per side. Use a larger image or fewer decimations."
-        )
-    return _edge_map(
-        to_rgb_u8(arr),
-        np.random.default_rng(seed),
-        n_samples=int(n_samples),
-        bandwidth=float(bandwidth),
-        rho=float(rho),
-        reg=float(reg),
-        radius=int(radius),
-        n_eigs=int(n_eigs),
-        n_decimations=int(n_decimations),
-        n_orient=int(n_orient),
-        sigma=float(sigma),
-        var_radius=int(var_radius),
+    params = PMIParams(
+        n_samples=n_samples,
+        bandwidth=bandwidth,
+        rho=rho,
+        reg=reg,
+        radius=radius,
+        n_eigs=n_eigs,
+        n_decimations=n_decimations,
+        n_orient=n_orient,
+        sigma=sigma,
+        var_radius=var_radius,
         eig_solver=eig_solver,
     )
+    check_pixels(arr.shape, check_max_pixels(max_pixels), "edge_strength", MIB_PER_MPX)
+    h0, w0 = arr.shape[:2]
+    if params.n_decimations > 2 and min(h0, w0) < 4 * 2**params.n_decimations:
+        raise ValueError(
+            f"image is {h0} x {w0} pixels; {params.n_decimations} decimations need at least "
+            f"{4 * 2**params.n_decimations} pixels per side. Use a larger image or fewer "
+            f"decimations."
+        )
+    return _edge_map(to_rgb_u8(arr), np.random.default_rng(seed), params)
 
 
 def _edge_map(
     u8: np.ndarray,
     rng: np.random.Generator,
+    params: PMIParams,
     *,
-    n_samples: int,
-    bandwidth: float,
-    rho: float,
-    reg: float,
-    radius: int,
-    n_eigs: int,
-    n_decimations: int,
-    n_orient: int,
-    sigma: float,
-    var_radius: int,
-    eig_solver: str,
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """The pipeline on a checked H x W x 3 uint8 image; ``timings`` collects seconds per stage."""
+    from imstats.stats import _pmi_decimate as decimate
     from imstats.stats import _pmi_density as density
     from imstats.stats import _pmi_features as features
     from imstats.stats import _pmi_joint as pmi
@@ -296,42 +326,32 @@ def _edge_map(
     h0, w0 = u8.shape[:2]
     if np.all(u8 == u8[:1, :1]):  # no variation at all: no edges (documented)
         return np.zeros(((h0 + 1) // 2, (w0 + 1) // 2))
-    clock = time.perf_counter
-    t0 = clock()
-    rgb = u8.astype(np.float64) / 255.0
-    feat_sets = [features.color_features(rgb), features.var_features(rgb, var_radius)]
+    with timed(timings, "features"):
+        rgb = u8.astype(np.float64) / 255.0
+        feat_sets = [features.color_features(rgb), features.var_features(rgb, params.var_radius)]
     shape = feat_sets[0].shape[:2]
-    t1 = clock()
-    dys, dxs = density.half_disk_offsets(radius)
+    dys, dxs = density.half_disk_offsets(params.radius)
     wh = np.ones((shape[0] * shape[1], dys.size))
-    t_fit = t_pmi = 0.0
     for feats in feat_sets:
-        ta = clock()
-        joint, marg = density.fit_density(feats, rng, n_samples=n_samples, bandwidth=bandwidth)
-        tb = clock()
-        pmi.pmi_weights(feats, joint, marg, dys, dxs, rho=rho, reg=reg, out=wh)
-        t_fit += tb - ta
-        t_pmi += clock() - tb
-    tc = clock()
-    w_aff = density.affinity_matrix(wh, shape, dys, dxs)
-    del wh
-    t_pmi += clock() - tc
-    if timings is not None:
-        timings["features"] = timings.get("features", 0.0) + t1 - t0
-        timings["sampling_kde_fit"] = timings.get("sampling_kde_fit", 0.0) + t_fit
-        timings["affinity_pmi"] = timings.get("affinity_pmi", 0.0) + t_pmi
-    t2 = clock()
-    a_small, bs, _ = spectral.dncuts_decimate(w_aff, shape, n_decimations)
-    del w_aff  # the full affinity is not needed after decimation
-    if timings is not None:
-        timings["eigen"] = timings.get("eigen", 0.0) + clock() - t2
+        with timed(timings, "sampling_kde_fit"):
+            joint, marg = density.fit_density(
+                feats, rng, n_samples=params.n_samples, bandwidth=params.bandwidth
+            )
+        with timed(timings, "affinity_pmi"):
+            pmi.pmi_weights(feats, joint, marg, dys, dxs, rho=params.rho, reg=params.reg, out=wh)
+    with timed(timings, "affinity_pmi"):
+        w_aff = density.affinity_matrix(wh, shape, dys, dxs)
+        del wh
+    with timed(timings, "eigen"):
+        a_small, bs, _ = decimate.dncuts_decimate(w_aff, shape, params.n_decimations)
+        del w_aff  # the full affinity is not needed after decimation
     return spectral.edges_from_affinity(
         None,
         shape,
-        n_eigs=n_eigs,
-        n_decimations=n_decimations,
-        filters=_filters(n_orient, sigma),
-        solver=eig_solver,
+        n_eigs=params.n_eigs,
+        n_decimations=params.n_decimations,
+        filters=_filters(params.n_orient, params.sigma),
+        solver=params.eig_solver,
         timings=timings,
         decimated=(a_small, bs),
     )
@@ -339,9 +359,9 @@ def _edge_map(
 
 @functools.lru_cache(maxsize=8)
 def _filters(n_orient: int, sigma: float) -> np.ndarray:
-    from imstats.stats import _pmi_spectral as spectral
+    from imstats.stats._pmi_filters import oriented_filters
 
-    f = spectral.oriented_filters(n_orient, sigma=sigma, support=3.0)
+    f = oriented_filters(n_orient, sigma=sigma, support=3.0)
     f.setflags(write=False)
     return f
 
@@ -351,17 +371,17 @@ def edge_strength(
     image: np.ndarray,
     *,
     seed: int | np.random.Generator | None = None,
-    n_samples: int = 5000,
-    bandwidth: float = 0.05,
-    rho: float = 1.25,
-    reg: float = 100.0,
-    radius: int = 5,
-    n_eigs: int = 100,
-    n_decimations: int = 2,
-    n_orient: int = 8,
-    sigma: float = 1.0,
-    var_radius: int = 2,
-    eig_solver: str = "auto",
+    n_samples: int = _DEFAULT.n_samples,
+    bandwidth: float = _DEFAULT.bandwidth,
+    rho: float = _DEFAULT.rho,
+    reg: float = _DEFAULT.reg,
+    radius: int = _DEFAULT.radius,
+    n_eigs: int = _DEFAULT.n_eigs,
+    n_decimations: int = _DEFAULT.n_decimations,
+    n_orient: int = _DEFAULT.n_orient,
+    sigma: float = _DEFAULT.sigma,
+    var_radius: int = _DEFAULT.var_radius,
+    eig_solver: str = _DEFAULT.eig_solver,
     max_pixels: int | None = MAX_PIXELS,
 ) -> float:
     """Sum of the PMI edge map E of one image (the paper's edge-strength statistic).

@@ -27,6 +27,10 @@ pixels, and two adjacent output rows are computed together with separate histogr
 gives the CPU two independent dependency chains. Since ``S`` is an exact integer, the maps
 are bit-identical to the general kernel's, which other footprints (e.g. a disk) use.
 ``entropy_batch`` runs the same kernel over a stack of same-shape images, one per task.
+
+This module stays one file (about 660 lines, a third of them docstrings): it is one
+statistic, and the house layout keeps a statistic's kernels beside the public functions
+that are their only callers, so that a statistic is one module and one registry line.
 """
 
 from __future__ import annotations
