@@ -22,55 +22,18 @@ in a ``torch.utils.data.DataLoader`` with ``num_workers`` worker processes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agreement.folder import load_folder_dataset
 from agreement.presets import Preset
-from imstats.dataset import ExampleRef, Reader, get_reader, reader_from_spec
+from agreement.splits import Dataset, SplitData
+from imstats.dataset import Reader, get_reader, reader_from_spec
 
 _LUMA = torch.tensor([0.2989, 0.5870, 0.1140]).view(1, 3, 1, 1)
-
-
-@dataclass
-class SplitData:
-    """One split: ids, targets and where the pixels come from.
-
-    ``labels`` is the target used for training and correctness: (N,) int64 class indices,
-    or (N, C) bool label sets for multi-label. With random labels, ``original_labels`` holds
-    the true ones and ``corrupted`` marks the replaced examples.
-    """
-
-    split: str
-    ids: np.ndarray
-    labels: np.ndarray
-    multilabel: bool
-    images: np.ndarray | None = None  # (N, H, W[, 3]) uint8 when the reader holds arrays
-    refs: list[ExampleRef] | None = None  # otherwise the references, decoded by workers
-    reader_spec: dict[str, Any] | None = None
-    original_labels: np.ndarray | None = None
-    corrupted: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass
-class Dataset:
-    """The train and test splits of a run, with the reader's description."""
-
-    train: SplitData
-    test: SplitData
-    classes: list[str]
-    multilabel: bool
-    description: dict[str, Any]
-
-    def splits(self) -> dict[str, SplitData]:
-        return {"train": self.train, "test": self.test}
 
 
 def load_dataset(preset: Preset, root: str | None = None, *, limit: int | None = None) -> Dataset:
@@ -81,8 +44,6 @@ def load_dataset(preset: Preset, root: str | None = None, *, limit: int | None =
     examples, drawn once from ``preset.label_seed`` (after the limit).
     """
     if preset.dataset == "folder":  # any image folder: the splits are made here
-        from agreement.folder import load_folder_dataset
-
         return load_folder_dataset(preset, root, limit=limit)
     reader = get_reader(preset.dataset, root, **preset.reader_options)
     classes = reader.classes()

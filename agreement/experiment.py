@@ -210,7 +210,7 @@ def curriculum_experiment(
         split=p.train_split,
         limit=limit,
         workers=workers,
-        reader_options=p.reader_options or None,
+        reader_options=p.imstats_options() or None,
         progress=False,
     )
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from agreement.data import Dataset, SplitData
 from agreement.presets import Preset
+from agreement.splits import Dataset, SplitData
 from imstats.dataset import ExampleRef, get_reader
 
 TEST_FOLDERS = ("test", "val")
@@ -42,7 +42,7 @@ def _test_rank(example_id: str) -> str:
 
 
 def load_folder_dataset(preset: Preset, root: str | None, *, limit: int | None = None) -> Dataset:
-    """The train / test :class:`~agreement.data.Dataset` of an image folder (see module)."""
+    """The train / test :class:`~agreement.splits.Dataset` of an image folder (see module)."""
     options = dict(preset.reader_options)
     fraction = float(options.pop("test_fraction", 0.2))
     if not 0.0 < fraction < 1.0:

@@ -24,6 +24,10 @@ _FASHION_MEAN = (0.2860,)
 _FASHION_STD = (0.3530,)
 
 
+#: Preset ``reader_options`` that the training side reads, not the ``imstats`` reader.
+TRAINING_OPTIONS = frozenset({"test_fraction"})
+
+
 @dataclass(frozen=True)
 class Preset:
     """Every setting of a training run.
@@ -95,6 +99,12 @@ class Preset:
     train_split: str = "train"
     test_split: str = "test"
     resize_mode: str = "shorter"
+
+    def imstats_options(self) -> dict[str, Any]:
+        """:attr:`reader_options` as the ``imstats`` reader takes them, without the ones
+        the training side reads itself (:data:`TRAINING_OPTIONS`: the ``folder`` preset's
+        ``test_fraction``), which the reader would refuse as unknown."""
+        return {k: v for k, v in self.reader_options.items() if k not in TRAINING_OPTIONS}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (tuples become lists; ``resize_mode`` only when not default)."""

@@ -169,7 +169,7 @@ def test_the_graph_resolves_relative_and_submodule_imports():
     assert "imstats.registry" in graph["imstats.stats.entropy"]
 
 
-@pytest.mark.parametrize("package", ["imstats"])
+@pytest.mark.parametrize("package", ["imstats", "agreement", "cli"])
 def test_no_import_cycle(package):
     cycles = find_cycles(import_graph(package))
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
