@@ -121,7 +121,7 @@ def curriculum_experiment(
     step_length: int | None = None,
     device: str = "auto",
     threads: int | None = None,
-    workers: int | None = 1,
+    workers: int | None = None,
     n_boot: int = 10000,
     progress: Callable[[str], None] | None = None,
     **overrides: Any,
@@ -151,9 +151,10 @@ def curriculum_experiment(
         The pacing of every curriculum arm (:mod:`agreement.curriculum`).
     device, threads
         As for :func:`agreement.train.train`.
-    workers : int or None, default 1
+    workers : int or None, default None
         Processes for ``imstats.compute``: None or 0 one per CPU (at most one per shard),
-        1 in this process (:func:`imstats.workers.resolve_workers`).
+        1 in this process (:func:`imstats.workers.resolve_workers`), as on the command
+        line.
     n_boot : int
         Bootstrap resamples of the intervals.
     progress : callable, optional

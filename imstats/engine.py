@@ -191,7 +191,7 @@ def compute(
     split: str | None = None,
     limit: int | None = None,
     resize: int | None = None,
-    workers: int | None = 1,
+    workers: int | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
     params: dict[str, Any] | None = None,
     seed: int | None = 0,
@@ -233,12 +233,13 @@ def compute(
         declare ``resize_applies`` (entropy and DCT). None takes the dataset's preset
         (METHOD.md: 128 for ``imagenet``, native size for every other dataset); 0 means
         native size. ``width`` and ``height`` stay the native size.
-    workers : int or None, default 1
-        Worker processes, by the rule of :func:`imstats.workers.resolve_workers`: 1 runs
-        in this process; None or 0 starts one per CPU, never more than there are shards to
-        do; N starts at most N; a negative count is a ValueError. The default stays 1 so
-        that a library call starts no process unless asked (the command line's default is
-        one per CPU). Ignored with ``scheduler`` (the cluster's workers do the work).
+    workers : int or None, default None
+        Worker processes, by the rule of :func:`imstats.workers.resolve_workers`, the
+        same as ``imstats compute --workers``: None or 0 (the default) starts one per
+        CPU, never more than there are shards to do, so a dataset of one shard (256
+        examples by default) is computed in this process; 1 always computes in this
+        process; N starts at most N; a negative count is a ValueError. Ignored with
+        ``scheduler`` (the cluster's workers do the work).
     shard_size : int, default 256
         Examples per shard (the unit of work, of resume and of memory use).
     params : dict, optional

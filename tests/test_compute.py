@@ -120,7 +120,8 @@ class Stop(Exception):
 
 
 def test_resume_after_interruption_recomputes_nothing_done(tmp_path):
-    kw = dict(stats=STATS, limit=500, shard_size=64, progress=False)
+    # in this process (workers=1), so that exactly the shards before the stop are written
+    kw = dict(stats=STATS, limit=500, shard_size=64, progress=False, workers=1)
     ref = imstats.read(imstats.compute("sample", out=tmp_path / "ref.parquet", **kw))
     out = tmp_path / "r.parquet"
 
@@ -153,7 +154,7 @@ def test_resume_after_sigkill_in_a_subprocess(tmp_path):
         "def hook(i, n):\n"
         "    if i == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
         f"imstats.compute('sample', out={str(out)!r}, stats={STATS!r}, limit=300,"
-        " shard_size=64, progress=False, keep_shards=True, on_shard=hook)\n"
+        " shard_size=64, workers=1, progress=False, keep_shards=True, on_shard=hook)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, timeout=120)
@@ -172,7 +173,7 @@ def test_resume_after_sigkill_in_a_subprocess(tmp_path):
         progress=False,
         on_shard=lambda i, n: seen.append(i),
     )
-    assert seen == [1, 2, 3, 4]
+    assert sorted(seen) == [1, 2, 3, 4]  # in completion order, which the workers decide
     full = imstats.compute("sample", stats=STATS, limit=300, progress=False)
     assert imstats.read(out).equals(full)
 
