@@ -266,7 +266,7 @@ def test_resume_skips_finished_shards(hf, tmp_path):
     done: list[int] = []
     kw = {"stats": CHEAP_STATS, "progress": False, "shard_size": 3, "out": out}
     imstats.compute("parquet", root=root, on_shard=lambda i, n: done.append(i), **kw)
-    assert done == [0, 1, 2]
+    assert sorted(done) == [0, 1, 2]  # completion order is the workers'
     done.clear()
     again = imstats.compute("parquet", root=root, on_shard=lambda i, n: done.append(i), **kw)
     assert done == [] and again.num_rows == 7
