@@ -21,6 +21,9 @@ in a ``torch.utils.data.DataLoader`` with ``num_workers`` worker processes.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -255,8 +258,67 @@ def batches(
         batch_sampler=sampler,
         num_workers=num_workers,
         collate_fn=_collate,
+        worker_init_fn=_loader_worker_init if num_workers else None,
     )
-    yield from loader
+    with _signals_held():  # the workers are forked here
+        passes = iter(loader)
+    _OPEN_PASSES.add(passes)
+    try:
+        yield from passes
+    finally:
+        _OPEN_PASSES.discard(passes)
+
+
+#: The DataLoader passes of this process that have not finished (see stop_loader_workers).
+_OPEN_PASSES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while DataLoader workers are forked.
+
+    A Ctrl-C to the process group that reaches a worker between the fork and torch's
+    worker loop interrupts Python's after-fork clean-up: the worker prints an "Exception
+    ignored" traceback and the main process waits 5 s for it at shutdown. Held here,
+    the signal reaches the main process once the workers exist; the workers inherit the
+    held mask, and :func:`_loader_worker_init` ignores Ctrl-C before releasing it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: workers are spawned, not forked
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _loader_worker_init(worker_id: int) -> None:
+    """DataLoader worker start-up: Ctrl-C is the main process's (it stops the workers),
+    SIGTERM is the default (``terminate()`` ends the worker); then the signals held
+    over the fork (:func:`_signals_held`) are released."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def stop_loader_workers() -> None:
+    """Stop the worker processes of every DataLoader pass still open, now.
+
+    For an interrupted run: the pass that a KeyboardInterrupt left stays referenced by
+    the exception's traceback until the interpreter exits, and by then torch no longer
+    shuts its workers down, so the exit would wait for them. Called by
+    :func:`agreement.train.train` before it reports the interrupt.
+    """
+    for passes in list(_OPEN_PASSES):
+        shutdown = getattr(passes, "_shutdown_workers", None)  # torch's own clean stop
+        if shutdown is not None:
+            shutdown()
+        _OPEN_PASSES.discard(passes)
 
 
 def _collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:

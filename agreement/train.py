@@ -68,7 +68,14 @@ from agreement._epoch import (  # noqa: F401  (CheckpointError, lr_at: public he
     write_epoch,
 )
 from agreement.batched import train_batched
-from agreement.data import Dataset, SplitData, Transform, batches, load_dataset
+from agreement.data import (
+    Dataset,
+    SplitData,
+    Transform,
+    batches,
+    load_dataset,
+    stop_loader_workers,
+)
 from agreement.dynamics import LogitBuffers
 from agreement.presets import Preset, get_preset
 from agreement.runlog import RunSettingsError  # noqa: F401  (raised here, defined there)
@@ -353,6 +360,7 @@ def train(
         else:
             _train_all(ctx, indices, seeds, keep_checkpoints)
     except KeyboardInterrupt:
+        stop_loader_workers()  # now: at interpreter exit nothing would stop them
         if meter is not None:
             meter.close()  # before the message: a terminal's bar is cleared first
         raise TrainInterrupted(_kept(run_dir, indices, p.epochs)) from None

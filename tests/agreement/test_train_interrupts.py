@@ -183,3 +183,36 @@ def test_cli_interrupt_exits_130_and_restores_the_signal_handlers(tmp_path, monk
     assert "agreement: interrupted; the committed epochs are kept in X" in r.stderr
     assert "  agreement train --preset sample --out 'r r'\n" in r.stderr  # quoted for a shell
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+LOADER_SCRIPT = """
+import signal, sys, psutil
+from agreement.data import Transform, batches, load_dataset, stop_loader_workers
+from agreement.presets import get_preset
+
+def as_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGTERM, as_ctrl_c)  # as the command line does
+p = get_preset("folder", batch_size=8)
+data = load_dataset(p, sys.argv[1]).train
+me = psutil.Process()
+passes = batches(data, Transform(p), batch_size=8, train=True, seed=0, epoch=1, num_workers=2)
+next(passes)
+kids = me.children()
+assert len(kids) == 2, kids
+stop_loader_workers()  # what train() does on an interrupt, the pass still suspended
+gone, alive = psutil.wait_procs(kids, timeout=10)
+print("stopped:", len(gone), "left:", len(me.children()))
+"""
+
+
+def test_an_open_loader_pass_has_its_workers_stopped_when_asked(tmp_path):
+    pets = _pets(tmp_path / "pets")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run(
+        [sys.executable, "-c", LOADER_SCRIPT, str(pets)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "stopped: 2 left: 0" in r.stdout, r.stdout + r.stderr
