@@ -83,7 +83,7 @@ class Progress:
         self.t_first: float | None = None  # when the first image of this run finished
         self.d_first = float(done)
         self.logged = -1
-        self.last = time.monotonic()
+        self.last = self.t_start = time.monotonic()
         self.bar = None
         if enabled and sys.stderr.isatty():
             from tqdm.auto import tqdm
@@ -117,10 +117,11 @@ class Progress:
 
     def _advance(self, images: float) -> None:
         now = time.monotonic()
-        if self.t_first is None and images > 0:
-            # start the clock at the first finished work: compile/start-up excluded
-            self.t_first, self.d_first = now, self.done
         self.done = min(self.done + images, float(self.total))
+        if self.t_first is None and images > 0:
+            # start the clock at the first finished work: compile/start-up excluded, and
+            # that first work too (it took an unknown part of the wait before it)
+            self.t_first, self.d_first = now, self.done
         if self.bar is not None:
             n = int(self.done + 1e-9)
             if n != self.bar.n:
@@ -131,11 +132,13 @@ class Progress:
             self.say(now)
 
     def rate(self, now: float | None = None) -> float:
-        """Images per second since the first finished image (0 before)."""
+        """Images per second after the first finished work (0 until there is a measure)."""
         if self.t_first is None:
             return 0.0
         now = now if now is not None else time.monotonic()
-        return (self.done - self.d_first) / max(now - self.t_first, 1e-9)
+        if self.done <= self.d_first or now - self.t_first < 0.05:
+            return 0.0
+        return (self.done - self.d_first) / (now - self.t_first)
 
     def say(self, now: float | None = None) -> None:
         """One plain progress line (off a terminal)."""
@@ -143,10 +146,15 @@ class Progress:
         done = int(self.done + 1e-9)
         self.last, self.logged = now, done
         rate = self.rate(now)
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        eta = "?" if math.isinf(left) else time.strftime("%H:%M:%S", time.gmtime(left))
-        pct = 100.0 * done / max(self.total, 1)
-        self.log(f"{done}/{self.total} images ({pct:.1f} %), {rate:.2f} img/s, ETA {eta}")
+        head = f"{done}/{self.total} images ({100.0 * done / max(self.total, 1):.1f} %)"
+        if rate > 0:
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.done) / rate))
+            self.log(f"{head}, {rate:.2f} img/s, ETA {eta}")
+        elif done >= self.total:  # finished in one piece: no speed of its own to give
+            took = max(now - self.t_start, 1e-3)
+            self.log(f"{head}, {done / took:.2f} img/s over {took:.1f} s, start-up included")
+        else:  # nothing timed yet: no made-up speed
+            self.log(f"{head}, measuring the speed")
 
     def final(self) -> None:
         """The closing line off a terminal, unless the last line said the same."""

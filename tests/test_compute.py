@@ -315,9 +315,25 @@ def test_unstorable_statistic_value_is_an_error_row():
 def test_progress_log_lines_when_not_a_terminal(capsys):
     imstats.compute("sample", stats=["test_n_pixels"], limit=10, progress=True)
     err = capsys.readouterr().err
-    assert "imstats: 10/10 images (100.0 %)" in err and "img/s, ETA" in err
+    assert "imstats: 10/10 images (100.0 %), " in err and " img/s" in err
     imstats.compute("sample", stats=["test_n_pixels"], limit=10, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_gives_no_speed_before_it_can_measure_one(monkeypatch):
+    from imstats import _progress
+
+    clock = iter([0.0, 40.0, 41.0, 42.0])
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: next(clock))
+    lines = []
+    bar = _progress.Progress(600, 0, True, every=0.5)  # t = 0
+    monkeypatch.setattr(bar, "log", lines.append)
+    bar.tick(0, 1.0)  # t = 40: the first image after 40 s of compiling
+    assert lines == ["1/600 images (0.2 %), measuring the speed"]
+    bar.tick(0, 1.0)  # t = 41: one more image in 1 s
+    assert lines[-1] == "2/600 images (0.3 %), 1.00 img/s, ETA 00:09:58"
+    bar.shard_done(0, 200)  # t = 42: 198 more
+    assert lines[-1] == "200/600 images (33.3 %), 99.50 img/s, ETA 00:00:04"
 
 
 def test_shard_metadata_describes_its_examples(tmp_path):
