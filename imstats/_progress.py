@@ -133,12 +133,8 @@ class Progress:
 
     def rate(self, now: float | None = None) -> float:
         """Images per second after the first finished work (0 until there is a measure)."""
-        if self.t_first is None:
-            return 0.0
         now = now if now is not None else time.monotonic()
-        if self.done <= self.d_first or now - self.t_first < 0.05:
-            return 0.0
-        return (self.done - self.d_first) / (now - self.t_first)
+        return measured_rate(self.done, self.d_first, self.t_first, now, min_seconds=0.05)
 
     def say(self, now: float | None = None) -> None:
         """One plain progress line (off a terminal)."""
@@ -148,8 +144,7 @@ class Progress:
         rate = self.rate(now)
         head = f"{done}/{self.total} images ({100.0 * done / max(self.total, 1):.1f} %)"
         if rate > 0:
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.done) / rate))
-            self.log(f"{head}, {rate:.2f} img/s, ETA {eta}")
+            self.log(f"{head}, {rate:.2f} img/s, ETA {eta_text((self.total - self.done) / rate)}")
         elif done >= self.total:  # finished in one piece: no speed of its own to give
             took = max(now - self.t_start, 1e-3)
             self.log(f"{head}, {done / took:.2f} img/s over {took:.1f} s, start-up included")
@@ -164,6 +159,16 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def measured_rate(
+    done: float, d_first: float, t_first: float | None, now: float, min_seconds: float = 0.0
+) -> float:
+    """Work per second since ``t_first``, when ``d_first`` of it was done: 0 until more
+    than that is done, more than ``min_seconds`` later (no speed made up from one piece)."""
+    if t_first is None or done <= d_first or now - t_first <= min_seconds:
+        return 0.0
+    return (done - d_first) / (now - t_first)
 
 
 def eta_text(seconds: float) -> str:
@@ -248,11 +253,8 @@ class StepProgress:
 
     def rate(self, now: float | None = None) -> float:
         """Steps per second since the end of the first step (0 until a second one ends)."""
-        if self.t_first is None:
-            return 0.0
         now = self.clock() if now is None else now
-        steps = self.done - self.d_first
-        return steps / (now - self.t_first) if steps > 0 and now > self.t_first else 0.0
+        return measured_rate(self.done, self.d_first, self.t_first, now)
 
     def eta(self, now: float | None = None) -> float:
         """Seconds until the whole run is done at the measured rate (inf when unknown)."""

@@ -331,9 +331,10 @@ def test_progress_gives_no_speed_before_it_can_measure_one(monkeypatch):
     bar.tick(0, 1.0)  # t = 40: the first image after 40 s of compiling
     assert lines == ["1/600 images (0.2 %), measuring the speed"]
     bar.tick(0, 1.0)  # t = 41: one more image in 1 s
-    assert lines[-1] == "2/600 images (0.3 %), 1.00 img/s, ETA 00:09:58"
+    assert lines[-1] == "2/600 images (0.3 %), 1.00 img/s, ETA 0:09:58"
     bar.shard_done(0, 200)  # t = 42: 198 more
-    assert lines[-1] == "200/600 images (33.3 %), 99.50 img/s, ETA 00:00:04"
+    assert lines[-1] == "200/600 images (33.3 %), 99.50 img/s, ETA 0:00:04"
+    assert _progress.eta_text(30 * 3600 + 61) == "30:01:01"  # an ImageNet-sized wait
 
 
 def test_shard_metadata_describes_its_examples(tmp_path):
