@@ -43,11 +43,10 @@ def _test_rank(example_id: str) -> str:
 
 def load_folder_dataset(preset: Preset, root: str | None, *, limit: int | None = None) -> Dataset:
     """The train / test :class:`~agreement.splits.Dataset` of an image folder (see module)."""
-    options = dict(preset.reader_options)
-    fraction = float(options.pop("test_fraction", 0.2))
+    fraction = float(preset.reader_options.get("test_fraction", 0.2))
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1); got {fraction}")
-    reader = get_reader("folder", root, **options)
+    reader = get_reader("folder", root, **preset.imstats_options())
     assert reader.root is not None
     base = reader.root
     if not base.is_dir():
