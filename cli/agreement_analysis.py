@@ -15,6 +15,18 @@ from cli._options import alias_option
 
 ANALYSIS_DIR = "analysis"
 
+# Options that several commands share (click makes a new option each time one is applied)
+_ALL_EPOCHS = click.option(
+    "--all-epochs",
+    is_flag=True,
+    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
+    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
+    "default from epoch 5, where it is >= 20 %).",
+)
+_BOOT_SEED = click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
+)
+
 
 def _stats_path(run_dir: Path, stats: Path | None) -> Path:
     """--stats-table if given, else RUN_DIR/stats.parquet, else run.json's "stats" (relative)."""
@@ -147,9 +159,7 @@ class _Percent(click.FloatRange):
     type=click.IntRange(min=0),
     help="Bootstrap replicates of the correlation intervals (0: no interval).",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
-)
+@_BOOT_SEED
 def correlate_cmd(
     run_dir: Path,
     stats_table: tuple[Path, ...],
@@ -296,13 +306,7 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     help="screen: 6.4 in wide, 150 dpi. paper: one column of a two-column paper "
     "(3.3 in wide, 6-7 pt fonts, 300 dpi).",
 )
-@click.option(
-    "--all-epochs",
-    is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
-    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
-    "default from epoch 5, where it is >= 20 %).",
-)
+@_ALL_EPOCHS
 @click.option(
     "--n-boot",
     default=200,
@@ -311,9 +315,7 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     help="Bootstrap replicates of the metric curves' band (read from the run's log) and of "
     "the intervals in the learned-epoch figures; 0: no band.",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
-)
+@_BOOT_SEED
 def plot_cmd(
     dirs: tuple[Path, ...],
     out: Path | None,
@@ -390,13 +392,7 @@ def plot_cmd(
 @click.option(
     "--title", default="Agreement and image statistics", show_default=True, help="Page title."
 )
-@click.option(
-    "--all-epochs",
-    is_flag=True,
-    help="Draw the metric curves at every epoch, ignoring the display rule (the curves "
-    "are shown from `correlate --min-epoch` on, where TP agreement >= --min-agreement: by "
-    "default from epoch 5, where it is >= 20 %).",
-)
+@_ALL_EPOCHS
 @click.option(
     "--run",
     "runs",
@@ -441,9 +437,7 @@ def plot_cmd(
     help="Bootstrap replicates of the metric curves' band and of the learned-epoch "
     "intervals; 0: no band.",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resampling."
-)
+@_BOOT_SEED
 def report_cmd(
     dirs: tuple[Path, ...],
     out: Path | None,

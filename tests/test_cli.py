@@ -1,7 +1,5 @@
 """``imstats`` CLI through click's CliRunner: exit codes and files written."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -122,12 +120,6 @@ def test_show_rejects_a_non_image(tmp_path):
     assert r.exit_code == 2 and "not an image file" in r.output
 
 
-_STATS_READY = all(
-    importlib.util.find_spec(f"imstats.stats.{m}") for m in ("entropy", "segments", "edges", "dct")
-)
-
-
-@pytest.mark.skipif(not _STATS_READY, reason="needs the four statistic modules (merged from main)")
 def test_show_draws_the_figure(tmp_path):
     import skimage.data
 
