@@ -1,7 +1,9 @@
-"""Timing shared by the benchmarks: the median of repeated calls, in milliseconds."""
+"""Shared by the benchmarks: the median of repeated calls, in milliseconds, and the CPU model
+that every benchmark prints beside its figures."""
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -27,3 +29,19 @@ def median_ms(
         out = fn(*args, **kwargs)
         times.append(clock() - t)
     return 1000 * statistics.median(times), out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` of /proc/cpuinfo; else what ``platform`` says).
+
+    ``platform.processor()`` is empty or just the architecture on Linux, which does not
+    tell an AMD EPYC from a Xeon with AVX-512; figures depend on which.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._timing import cpu_model  # noqa: E402
 
 ONE_THREAD = {
     "OMP_NUM_THREADS": "1",
@@ -170,6 +171,7 @@ def _child(folder: Path, which: str) -> None:
 
 
 def main() -> None:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_281_167)
     parser.add_argument("--k", type=int, default=5)

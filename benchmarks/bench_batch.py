@@ -12,6 +12,7 @@ ratio, and whether the values are identical. Times are the median and minimum ov
 from __future__ import annotations
 
 import os
+import sys
 
 for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
@@ -26,6 +27,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import imstats  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
 
 
 def cifar_like(n: int, seed: int = 0) -> np.ndarray:
@@ -69,6 +73,7 @@ def timed(func, repeat: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="images per stack")
     ap.add_argument("--repeat", type=int, default=5)

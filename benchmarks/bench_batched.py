@@ -10,6 +10,8 @@ the two modes' logged predictions agree (they differ only by kernel rounding).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +21,12 @@ import numpy as np
 import agreement
 from agreement.train import train
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
+
 
 def main() -> None:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=2)

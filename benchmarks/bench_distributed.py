@@ -20,7 +20,6 @@ Every figure comes from this run, on this machine; the CPU model is printed firs
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -32,17 +31,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
+
 IMAGENET = 1_281_167
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def make_jpegs(root: Path, n: int, size: tuple[int, int] = (500, 375)) -> None:

@@ -18,7 +18,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -26,6 +25,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from benchmarks._timing import cpu_model  # noqa: E402
 
 REFS = Path(__file__).resolve().parents[1].parent / "shared" / "refs" / "pmi"
 STAGES = (
@@ -116,7 +117,7 @@ def main() -> None:
         _peak_memory_child(*args.memory_child)
         return
 
-    print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(f"machine: {cpu_model()}, python {sys.version.split()[0]}")
     print("one core (NUMBA/OMP/OPENBLAS/MKL threads = 1); times are medians of repeats\n")
     # JIT warm-up: the first call in this process compiles every kernel
     warm_img = _images()[0][1]

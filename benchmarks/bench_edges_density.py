@@ -24,7 +24,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._timing import median_ms  # noqa: E402
+from benchmarks._timing import cpu_model, median_ms  # noqa: E402
 
 JOINT_STEP = 16  # the joint reference (cKDTree, 6-D) runs on every 16th pixel's pairs
 
@@ -133,7 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
-    print("one core (NUMBA/OMP/OPENBLAS/MKL threads = 1); ms, medians of repeats\n")
+    print(f"CPU: {cpu_model()}; one core (NUMBA/OMP/OPENBLAS/MKL threads = 1); ms, medians\n")
     print(f"{'size':>9} {'stage':<26}{'ours ms':>9}{'ref ms*':>9}{'ratio':>7}{'max rel diff':>14}")
     for w, h in ((500, 375), (192, 192)):
         _bench_size(w, h, args.repeats)

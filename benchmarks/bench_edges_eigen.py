@@ -21,14 +21,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._timing import median_ms  # noqa: E402
+from benchmarks._timing import cpu_model, median_ms  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_edges_spectral import SIZES, pipeline_affinity  # noqa: E402
@@ -62,7 +61,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-large", action="store_true", help="skip 1024x768")
     args = ap.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(f"machine: {cpu_model()}, python {sys.version.split()[0]}")
     print(f"one core; medians of {args.repeats} after a warm-up; CPU clock; ms\n")
     print(
         f"{'input':>10}{'nodes':>7}{'ours':>8}{'prev':>8}{'ratio':>7}{'sparse':>8}{'ratio':>7}"

@@ -23,14 +23,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from benchmarks._timing import median_ms  # noqa: E402
+from benchmarks._timing import cpu_model, median_ms  # noqa: E402
 from imstats.stats import _pmi_filters as pmi_filters  # noqa: E402
 
 SIZES = ((96, 96), (188, 250), (384, 512))
@@ -72,7 +71,7 @@ def main() -> None:
     ap.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     args = ap.parse_args()
     clock = time.process_time if args.cpu_time else time.perf_counter
-    print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(f"machine: {cpu_model()}, python {sys.version.split()[0]}")
     print(f"one core; k = {K} random vector images in [0, 1) (timing does not depend on values)")
     clock_name = "process CPU time" if args.cpu_time else "wall time"
     print(f"ms = median of repeats, {clock_name} (scipy: fewer repeats at the largest size)\n")

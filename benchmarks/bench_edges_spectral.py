@@ -23,14 +23,13 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from benchmarks._timing import median_ms  # noqa: E402
+from benchmarks._timing import cpu_model, median_ms  # noqa: E402
 from imstats.stats import _pmi_backproject as backproject  # noqa: E402
 from imstats.stats import _pmi_decimate as decimate  # noqa: E402
 from imstats.stats import _pmi_eigen as eigen  # noqa: E402
@@ -92,7 +91,7 @@ def main() -> None:
     ap.add_argument("--cpu-time", action="store_true", help="process CPU clock")
     args = ap.parse_args()
     clock = time.process_time if args.cpu_time else time.perf_counter
-    print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
+    print(f"machine: {cpu_model()}, python {sys.version.split()[0]}")
     print(
         f"one core; medians of {args.repeats} after a warm-up; "
         f"{'CPU' if args.cpu_time else 'wall'} clock; ms\n"

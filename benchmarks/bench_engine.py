@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._timing import cpu_model
+
 DEFAULT_STATS = "entropy,segment_count,dct_coefficients"
 
 
@@ -315,7 +317,7 @@ def main() -> None:
     for mod in filter(None, args.extra.split(",")):
         importlib.import_module(mod)
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"# {cpu_model()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; stats: {args.stats}"
     )
     rows: list[tuple] = []

@@ -20,10 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 from skimage import data
 from skimage.transform import resize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -61,6 +65,7 @@ STATS = ["edge_strength", "segment_count", "entropy", "dct_coefficients"]
 
 
 def main() -> None:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stats", nargs="*", default=STATS)
     parser.add_argument("--sizes", default="768x1024,1086x1448")

@@ -13,6 +13,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, tracemalloc
@@ -52,6 +56,7 @@ def measure(which: str, h: int, w: int) -> dict:
 
 
 def main() -> None:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     print(f"{'size':>10} {'what':>16} {'ours MiB':>9} {'skimage MiB':>12} {'ratio':>6}")
     for h, w in [(375, 500), (768, 1024)]:
         ours, ref = measure("ours", h, w), measure("skimage", h, w)

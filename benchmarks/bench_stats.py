@@ -37,6 +37,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._timing import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 SIZES = ("32x32", "128x128", "224x224", "500x375", "1024x768")  # W x H
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = load_cases(args.cases.split(",") if args.cases else None)
     budget = 0.1 if args.quick else 0.5
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible"
+    machine = f"{cpu_model()}, {os.cpu_count()} CPUs visible"
     print(
         f"one core (NUMBA/OMP/OPENBLAS threads = 1); {machine}; Python {platform.python_version()}"
     )

@@ -14,9 +14,12 @@ two noisy epoch times on a shared machine.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -25,6 +28,9 @@ from agreement._epoch import Scorer
 from agreement.data import Transform, batches, load_dataset
 from agreement.models import build_model
 from agreement.presets import get_preset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
 
 
 def epoch(net, opt, data, transform, scorer, y_train, y_test, *, log: bool, out: str, ep: int):
@@ -78,6 +84,7 @@ def epoch(net, opt, data, transform, scorer, y_train, y_test, *, log: bool, out:
 
 
 def main() -> None:
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=20000, help="train images (test: limit / 2)")
     ap.add_argument("--repeats", type=int, default=3)

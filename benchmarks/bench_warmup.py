@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from benchmarks._timing import cpu_model  # noqa: E402
+
 CLI = "from cli.imstats_cli import main; main()"
 KEYS = ("import", "first", "again")
 CALLS = {
@@ -55,17 +58,6 @@ t3 = time.perf_counter()
 import json
 print(json.dumps({{"import": t1 - t0, "first": t2 - t0, "again": t3 - t2}}))
 """
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
